@@ -45,7 +45,7 @@ type Person struct {
 // (an unknown metadata row, or an extra attribute such as Sprache).
 type Row struct {
 	Label    string `json:"label"`
-	Value    string `json:"value"`
+	Value    string `json:"value,omitempty"`
 	Expected string `json:"expected,omitempty"` // for extra attribute rows: the entered value
 	Actual   string `json:"actual,omitempty"`   // for extra attribute rows: the signed-in value
 }

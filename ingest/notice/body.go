@@ -1,0 +1,385 @@
+package notice
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"strings"
+
+	"github.com/emersion/go-message"
+	// Registers the character sets of the contract (ISO-8859-1,
+	// windows-1252, ...) with go-message; without it such parts fail.
+	_ "github.com/emersion/go-message/charset"
+	"golang.org/x/net/html"
+	"golang.org/x/net/html/atom"
+)
+
+// item is one unit of a body in document order: a line of text, or a table
+// (rows of cell texts). A body is read into items once, then every layout
+// and forward rule works on them, whatever the body's MIME type.
+type item struct {
+	line  string
+	table [][]string
+}
+
+func (it item) isTable() bool { return it.table != nil }
+
+// bodies holds the text parts of one message (not of attached messages).
+type bodies struct {
+	plain    []string // decoded text/plain parts, format=flowed undone
+	html     []string // decoded text/html parts
+	attached [][]byte // raw message/rfc822 parts, undecoded
+	report   bool     // the message is a multipart/report
+	problems []string // parts that could not be decoded
+}
+
+// maxPartBytes bounds what is read of one part; a notice is a few KiB.
+const maxPartBytes = 4 << 20
+
+// readBodies walks the entity's MIME tree. Undecodable parts are noted,
+// never fatal: malformed mail is the norm in a mailbox.
+func readBodies(e *message.Entity) (*bodies, error) {
+	b := &bodies{}
+	err := e.Walk(func(path []int, part *message.Entity, err error) error {
+		if err != nil && !message.IsUnknownCharset(err) && !message.IsUnknownEncoding(err) {
+			return err
+		}
+		mt, params, _ := part.Header.ContentType()
+		if mt == "" {
+			mt = "text/plain"
+		}
+		if mt == "multipart/report" {
+			b.report = true
+		}
+		if strings.HasPrefix(mt, "multipart/") {
+			return nil
+		}
+		if message.IsUnknownEncoding(err) {
+			b.problems = append(b.problems, "a "+mt+" part has an unknown transfer encoding")
+			return nil
+		}
+		disp, _, _ := part.Header.ContentDisposition()
+		switch {
+		case mt == "message/rfc822" || mt == "message/global":
+			raw, rerr := io.ReadAll(io.LimitReader(part.Body, maxPartBytes))
+			if rerr != nil {
+				b.problems = append(b.problems, "an attached message could not be read: "+rerr.Error())
+				return nil
+			}
+			b.attached = append(b.attached, raw)
+		case (mt == "text/plain" || mt == "text/html") && disp != "attachment":
+			data, rerr := io.ReadAll(io.LimitReader(part.Body, maxPartBytes))
+			if rerr != nil {
+				b.problems = append(b.problems, "a "+mt+" part could not be decoded: "+rerr.Error())
+				return nil
+			}
+			if message.IsUnknownCharset(err) {
+				b.problems = append(b.problems, "a "+mt+" part has an unknown charset "+params["charset"])
+			}
+			s := string(data)
+			if mt == "text/html" {
+				b.html = append(b.html, s)
+			} else {
+				if strings.EqualFold(params["format"], "flowed") {
+					s = unflow(s, strings.EqualFold(params["delsp"], "yes"))
+				}
+				b.plain = append(b.plain, s)
+			}
+		}
+		return nil
+	})
+	return b, err
+}
+
+// unflow undoes RFC 3676 format=flowed: a line ending in a space is joined
+// with the next one (the space dropped too when delSp), space-stuffing is
+// removed, and the signature separator "-- " is never joined.
+func unflow(s string, delSp bool) string {
+	lines := strings.Split(strings.ReplaceAll(s, "\r\n", "\n"), "\n")
+	var out strings.Builder
+	out.Grow(len(s))
+	var cur strings.Builder
+	curDepth := -1
+	flush := func() {
+		if curDepth >= 0 {
+			out.WriteString(strings.Repeat(">", curDepth))
+			if curDepth > 0 {
+				out.WriteByte(' ')
+			}
+			out.WriteString(cur.String())
+			out.WriteByte('\n')
+		}
+		cur.Reset()
+		curDepth = -1
+	}
+	for _, l := range lines {
+		depth := 0
+		for depth < len(l) && l[depth] == '>' {
+			depth++
+		}
+		l = l[depth:]
+		if strings.HasPrefix(l, " ") {
+			l = l[1:] // space-stuffing
+		}
+		if curDepth >= 0 && depth != curDepth {
+			flush()
+		}
+		curDepth = depth
+		soft := strings.HasSuffix(l, " ") && l != "-- "
+		if soft && delSp {
+			l = l[:len(l)-1]
+		}
+		cur.WriteString(l)
+		if !soft {
+			flush()
+		}
+	}
+	flush()
+	return out.String()
+}
+
+// textItems splits a text/plain body into items: lines, and tables made of
+// consecutive "|"-separated rows (separator lines of -, +, = and | are
+// dropped). Quote markers ("> ") are removed so that a quoted notice reads
+// like a direct one.
+func textItems(s string) []item {
+	lines := strings.Split(strings.ReplaceAll(s, "\r\n", "\n"), "\n")
+	items := make([]item, 0, len(lines))
+	var table [][]string
+	endTable := func() {
+		if table != nil {
+			items = append(items, item{table: table})
+			table = nil
+		}
+	}
+	for _, l := range lines {
+		l = stripQuote(l)
+		if strings.Contains(l, "|") {
+			if isRuleLine(l) {
+				continue
+			}
+			table = append(table, splitCells(l))
+			continue
+		}
+		if table != nil && isRuleLine(l) && strings.TrimSpace(l) != "" {
+			continue
+		}
+		endTable()
+		items = append(items, item{line: l})
+	}
+	endTable()
+	return items
+}
+
+// stripQuote removes leading "> " quote markers of a reply or forward.
+func stripQuote(l string) string {
+	t := strings.TrimLeft(l, " \t")
+	if !strings.HasPrefix(t, ">") {
+		return l
+	}
+	for strings.HasPrefix(t, ">") {
+		t = strings.TrimLeft(t[1:], " ")
+	}
+	return t
+}
+
+// isRuleLine reports whether a line is only table decoration: -, +, =, |
+// and white space, with at least one - or =.
+func isRuleLine(l string) bool {
+	dash := false
+	for _, r := range l {
+		switch r {
+		case '-', '=', '_':
+			dash = true
+		case '+', '|', ' ', '\t':
+		default:
+			return false
+		}
+	}
+	return dash
+}
+
+// splitCells splits a "|"-separated row; an outer pipe at either end does
+// not make an empty cell.
+func splitCells(l string) []string {
+	t := strings.TrimSpace(l)
+	t = strings.TrimPrefix(t, "|")
+	t = strings.TrimSuffix(t, "|")
+	cells := strings.Split(t, "|")
+	for i, c := range cells {
+		cells[i] = cleanValue(c)
+	}
+	return cells
+}
+
+// htmlItems reads an HTML body into items. Tables that hold no other table
+// become table items; layout tables (those holding tables) are read as text,
+// so a notice wrapped in a mail program's layout table is still found.
+// Block elements and <br> end lines.
+func htmlItems(s string) ([]item, error) {
+	doc, err := html.Parse(strings.NewReader(s))
+	if err != nil {
+		return nil, err
+	}
+	w := &htmlWalker{}
+	w.walk(doc)
+	w.endLine()
+	return w.items, nil
+}
+
+type htmlWalker struct {
+	items []item
+	line  strings.Builder
+}
+
+func (w *htmlWalker) endLine() {
+	if w.line.Len() > 0 {
+		w.items = append(w.items, item{line: w.line.String()})
+		w.line.Reset()
+	}
+}
+
+func (w *htmlWalker) walk(n *html.Node) {
+	switch n.Type {
+	case html.TextNode:
+		w.line.WriteString(n.Data)
+		return
+	case html.ElementNode:
+		switch n.DataAtom {
+		case atom.Script, atom.Style, atom.Head, atom.Title:
+			return
+		case atom.Br:
+			w.endLine()
+			return
+		case atom.Table:
+			if !hasDescendant(n, atom.Table) {
+				w.endLine()
+				if t := tableRows(n); len(t) > 0 {
+					w.items = append(w.items, item{table: t})
+				}
+				return
+			}
+		}
+		if isBlock(n.DataAtom) {
+			w.endLine()
+			for c := n.FirstChild; c != nil; c = c.NextSibling {
+				w.walk(c)
+			}
+			w.endLine()
+			return
+		}
+	}
+	for c := n.FirstChild; c != nil; c = c.NextSibling {
+		w.walk(c)
+	}
+}
+
+func isBlock(a atom.Atom) bool {
+	switch a {
+	case atom.P, atom.Div, atom.Tr, atom.Td, atom.Th, atom.Li, atom.Ul, atom.Ol,
+		atom.H1, atom.H2, atom.H3, atom.H4, atom.H5, atom.H6, atom.Blockquote,
+		atom.Pre, atom.Hr, atom.Table, atom.Body, atom.Section, atom.Article,
+		atom.Header, atom.Footer, atom.Dl, atom.Dt, atom.Dd, atom.Center:
+		return true
+	}
+	return false
+}
+
+func hasDescendant(n *html.Node, a atom.Atom) bool {
+	for c := n.FirstChild; c != nil; c = c.NextSibling {
+		if c.Type == html.ElementNode && c.DataAtom == a {
+			return true
+		}
+		if hasDescendant(c, a) {
+			return true
+		}
+	}
+	return false
+}
+
+// tableRows returns the rows of a table as cell texts.
+func tableRows(n *html.Node) [][]string {
+	var rows [][]string
+	var visit func(*html.Node)
+	visit = func(n *html.Node) {
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			if c.Type != html.ElementNode {
+				continue
+			}
+			if c.DataAtom == atom.Tr {
+				var row []string
+				for cell := c.FirstChild; cell != nil; cell = cell.NextSibling {
+					if cell.Type == html.ElementNode && (cell.DataAtom == atom.Td || cell.DataAtom == atom.Th) {
+						row = append(row, cleanValue(nodeText(cell)))
+					}
+				}
+				rows = append(rows, row)
+				continue
+			}
+			visit(c)
+		}
+	}
+	visit(n)
+	return rows
+}
+
+func nodeText(n *html.Node) string {
+	var b strings.Builder
+	var visit func(*html.Node)
+	visit = func(n *html.Node) {
+		if n.Type == html.TextNode {
+			b.WriteString(n.Data)
+			return
+		}
+		if n.Type == html.ElementNode && n.DataAtom == atom.Br {
+			b.WriteByte(' ')
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			visit(c)
+		}
+	}
+	visit(n)
+	return b.String()
+}
+
+// cleanValue turns NBSP and other white space into single spaces and trims.
+func cleanValue(s string) string {
+	if s == "" {
+		return s
+	}
+	simple := true
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x80 || c == '\t' || c == '\n' || c == '\r' || (c == ' ' && (i == 0 || i == len(s)-1 || s[i-1] == ' ')) {
+			simple = false
+			break
+		}
+	}
+	if simple {
+		return s
+	}
+	return strings.Join(strings.FieldsFunc(s, isSpace), " ")
+}
+
+func isSpace(r rune) bool {
+	switch r {
+	case ' ', '\t', '\n', '\r', '\f', '\v', '\u00a0', '\u2007', '\u202f', '\u200b', '\ufeff', '\u2002', '\u2003', '\u2009':
+		return true
+	}
+	return false
+}
+
+// errTooLarge is returned when a message exceeds the parser's size limit.
+var errTooLarge = errors.New("notice: message too large")
+
+func readAllLimited(r io.Reader, max int64) ([]byte, error) {
+	var buf bytes.Buffer
+	n, err := buf.ReadFrom(io.LimitReader(r, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if n > max {
+		return nil, errTooLarge
+	}
+	return buf.Bytes(), nil
+}

@@ -1,0 +1,592 @@
+package notice
+
+import (
+	"strings"
+	"time"
+)
+
+type field uint8
+
+const (
+	fieldNone field = iota
+	fieldProfileID
+	fieldApplication
+	fieldOrganisation
+	fieldSignedInAt
+	fieldGivenName
+	fieldFamilyName
+	fieldEmail
+)
+
+// lang is a Language compiled to lookup tables of label keys.
+type lang struct {
+	code      string
+	subjects  []string
+	meta      map[string]field
+	attr      map[string]field
+	attrHead  map[string]bool
+	expected  map[string]bool
+	actual    map[string]bool
+	headWords []string
+}
+
+func compileLang(l Language) *lang {
+	c := &lang{
+		code:     l.Code,
+		meta:     map[string]field{},
+		attr:     map[string]field{},
+		attrHead: keySet(l.AttributeHeading),
+		expected: keySet(l.ExpectedHeading),
+		actual:   keySet(l.ActualHeading),
+	}
+	for _, s := range l.Subjects {
+		c.subjects = append(c.subjects, subjectKey(s))
+	}
+	for f, labels := range map[field][]string{
+		fieldProfileID: l.ProfileID, fieldApplication: l.Application,
+		fieldOrganisation: l.Organisation, fieldSignedInAt: l.SignedInAt,
+	} {
+		for _, s := range labels {
+			c.meta[labelKey(s)] = f
+		}
+	}
+	for f, labels := range map[field][]string{
+		fieldGivenName: l.GivenName, fieldFamilyName: l.FamilyName, fieldEmail: l.Email,
+	} {
+		for _, s := range labels {
+			c.attr[labelKey(s)] = f
+		}
+	}
+	return c
+}
+
+func keySet(labels []string) map[string]bool {
+	m := make(map[string]bool, len(labels))
+	for _, s := range labels {
+		m[labelKey(s)] = true
+	}
+	return m
+}
+
+// labelKey is the form labels are compared in: white space and NBSP
+// collapsed and trimmed, a trailing colon dropped, lower case.
+func labelKey(s string) string {
+	s = cleanValue(s)
+	for strings.HasSuffix(s, ":") {
+		s = strings.TrimRight(strings.TrimSuffix(s, ":"), " ")
+	}
+	return strings.ToLower(s)
+}
+
+// subjectKey is the form subjects are compared in: lower case, white space
+// collapsed, no space before a colon, en and em dashes as hyphens.
+func subjectKey(s string) string {
+	s = strings.ToLower(cleanValue(s))
+	s = strings.ReplaceAll(s, " :", ":")
+	s = strings.ReplaceAll(s, "–", "-")
+	s = strings.ReplaceAll(s, "—", "-")
+	return s
+}
+
+// stripPrefixes removes forward prefixes ("WG:", "TR : ", "fwd:") from the
+// start of a subject, as many as there are.
+func (p *Parser) stripPrefixes(s string) string {
+	for {
+		t := strings.TrimLeft(s, " \t\u00a0")
+		matched := false
+		for _, pr := range p.prefixes {
+			if len(t) > len(pr) && strings.EqualFold(t[:len(pr)], pr) {
+				r := strings.TrimLeft(t[len(pr):], " \t\u00a0")
+				if strings.HasPrefix(r, ":") {
+					s = r[1:]
+					matched = true
+					break
+				}
+			}
+		}
+		if !matched {
+			return strings.TrimSpace(t)
+		}
+	}
+}
+
+// matchSubject finds the language whose notice subject the subject is, and
+// the profile's name at its end.
+func (p *Parser) matchSubject(subject string) (*lang, string, bool) {
+	if subject == "" {
+		return nil, "", false
+	}
+	s := p.stripPrefixes(subject)
+	key := subjectKey(s)
+	for _, l := range p.langs {
+		for _, sk := range l.subjects {
+			if !strings.HasPrefix(key, sk) {
+				continue
+			}
+			rest := strings.TrimSpace(key[len(sk):])
+			if rest == "" {
+				return l, "", true
+			}
+			if rest[0] != '-' {
+				continue
+			}
+			// Find the dash in the original subject that ends the subject text.
+			for i, r := range s {
+				if (r == '-' || r == '–' || r == '—') && subjectKey(s[:i]) == sk {
+					_, size := rune(r), len(string(r))
+					return l, cleanValue(s[i+size:]), true
+				}
+			}
+			return l, "", true
+		}
+	}
+	return nil, "", false
+}
+
+// splitRow splits a "Label: value" line at its first colon.
+func splitRow(line string) (label, value string, ok bool) {
+	i := strings.IndexByte(line, ':')
+	if i <= 0 || i > 80 {
+		return "", "", false
+	}
+	label = cleanValue(line[:i])
+	if label == "" {
+		return "", "", false
+	}
+	return label, cleanValue(line[i+1:]), true
+}
+
+type forwardBlock struct {
+	from, subject string
+	rest          []item
+}
+
+func (p *Parser) isMarker(t string) bool {
+	k := labelKey(strings.Trim(t, "-–— _"))
+	if k == "" {
+		return false
+	}
+	for _, m := range p.markers {
+		if k == m {
+			return true
+		}
+	}
+	return false
+}
+
+// findForward finds the header block a mail program writes above a
+// forwarded message (a marker line such as Gmail's, or Outlook's "Von:" ...
+// "Betreff:" rows) and returns the quoted sender, subject and what follows.
+func (p *Parser) findForward(items []item) (forwardBlock, bool) {
+	for i := 0; i < len(items); i++ {
+		if items[i].isTable() {
+			continue
+		}
+		t := cleanValue(items[i].line)
+		start := -1
+		if p.isMarker(t) {
+			start = i + 1
+		} else if label, value, ok := splitRow(t); ok && p.fwdFrom[labelKey(label)] && strings.Contains(value, "@") {
+			start = i
+		}
+		if start < 0 {
+			continue
+		}
+		var fw forwardBlock
+		got := false
+		j := start
+	block:
+		for ; j < len(items); j++ {
+			if items[j].isTable() {
+				break
+			}
+			line := cleanValue(items[j].line)
+			if line == "" {
+				if got {
+					break
+				}
+				continue
+			}
+			label, value, ok := splitRow(line)
+			if !ok {
+				break
+			}
+			k := labelKey(label)
+			switch {
+			case p.fwdFrom[k]:
+				if fw.from == "" {
+					fw.from = extractAddress(value)
+				}
+			case p.fwdSubject[k]:
+				if fw.subject == "" {
+					fw.subject = value
+				}
+			case p.fwdOther[k]:
+			default:
+				break block
+			}
+			got = true
+		}
+		if fw.from != "" {
+			fw.rest = items[j:]
+			return fw, true
+		}
+	}
+	return forwardBlock{}, false
+}
+
+// candidate is one body read into items.
+type candidate struct {
+	items []item
+	html  bool
+}
+
+// candidates reads the bodies into items, HTML parts first (a table there is
+// the most reliable layout), then text parts.
+func candidates(b *bodies) ([]candidate, []string) {
+	var cs []candidate
+	var problems []string
+	for _, h := range b.html {
+		items, err := htmlItems(h)
+		if err != nil {
+			problems = append(problems, "an HTML part cannot be parsed: "+err.Error())
+			continue
+		}
+		cs = append(cs, candidate{items: items, html: true})
+	}
+	for _, t := range b.plain {
+		cs = append(cs, candidate{items: textItems(t)})
+	}
+	return cs, problems
+}
+
+// comparison is what findComparison read of the entered and signed-in data.
+type comparison struct {
+	layout   Layout
+	start    int // index of the item where the comparison starts
+	exp, act Person
+	extras   []Row
+	cells    int // compared values present, 0..6
+	rows     int // attribute rows found, 0..3
+}
+
+func (c *comparison) complete() bool { return c.rows == 3 }
+
+// set stores v into the field f of the person unless it was set already.
+func set(p *Person, f field, v string, seen *[8]bool, side int) {
+	idx := int(f-fieldGivenName)*2 + side
+	if seen[idx] {
+		return
+	}
+	seen[idx] = true
+	switch f {
+	case fieldGivenName:
+		p.GivenName = v
+	case fieldFamilyName:
+		p.FamilyName = v
+	case fieldEmail:
+		p.Email = cleanEmail(v)
+	}
+}
+
+// cleanEmail drops a mail program's link decoration from an address
+// ("a@b.ch <mailto:a@b.ch>", "mailto:a@b.ch").
+func cleanEmail(v string) string {
+	if i := strings.Index(v, " <mailto:"); i > 0 {
+		v = v[:i]
+	}
+	if i := strings.Index(v, " [mailto:"); i > 0 {
+		v = v[:i]
+	}
+	v = strings.TrimPrefix(v, "mailto:")
+	return strings.Trim(v, "<> ")
+}
+
+// findComparison looks for the comparison in the language l: first a table
+// whose header names the expected and actual columns, then the blocks
+// layout. ok is false when neither is there.
+func findComparison(c candidate, l *lang) (comparison, bool) {
+	for i, it := range c.items {
+		if !it.isTable() {
+			continue
+		}
+		if cmp, ok := readTable(it.table, l); ok {
+			cmp.start = i
+			cmp.layout = LayoutTextTable
+			if c.html {
+				cmp.layout = LayoutHTMLTable
+			}
+			return cmp, true
+		}
+	}
+	return readBlocks(c.items, l)
+}
+
+func readTable(rows [][]string, l *lang) (comparison, bool) {
+	for r, row := range rows {
+		expCol, actCol := -1, -1
+		for i, cell := range row {
+			k := labelKey(cell)
+			if expCol < 0 && l.expected[k] {
+				expCol = i
+			} else if actCol < 0 && l.actual[k] {
+				actCol = i
+			}
+		}
+		if expCol < 0 || actCol < 0 {
+			continue
+		}
+		attrCol := 0
+		for attrCol == expCol || attrCol == actCol {
+			attrCol++
+		}
+		var cmp comparison
+		var seen [8]bool
+		for _, row := range rows[r+1:] {
+			label := cell(row, attrCol)
+			ev, av := cell(row, expCol), cell(row, actCol)
+			if label == "" && ev == "" && av == "" {
+				continue
+			}
+			f, known := l.attr[labelKey(label)]
+			if !known {
+				cmp.extras = append(cmp.extras, Row{Label: label, Expected: ev, Actual: av})
+				continue
+			}
+			if !seen[int(f-fieldGivenName)*2] {
+				cmp.rows++
+			}
+			set(&cmp.exp, f, ev, &seen, 0)
+			set(&cmp.act, f, av, &seen, 1)
+		}
+		cmp.cells = countCells(cmp.exp) + countCells(cmp.act)
+		return cmp, true
+	}
+	return comparison{}, false
+}
+
+func cell(row []string, i int) string {
+	if i < len(row) {
+		return row[i]
+	}
+	return ""
+}
+
+func countCells(p Person) int {
+	n := 0
+	for _, v := range []string{p.GivenName, p.FamilyName, p.Email} {
+		if v != "" {
+			n++
+		}
+	}
+	return n
+}
+
+// readBlocks reads the blocks layout: a heading line for each side, then
+// "Label: value" lines. After a blank line inside a block only known
+// attribute labels continue it, so a closing "Note: ..." is not an extra row.
+func readBlocks(items []item, l *lang) (comparison, bool) {
+	var cmp comparison
+	var seen [8]bool
+	var rowSeen [3]bool
+	side := -1
+	afterBlank := false
+	foundExp, foundAct := false, false
+	extraIdx := map[string]int{}
+	for i, it := range items {
+		if it.isTable() {
+			side = -1
+			continue
+		}
+		line := cleanValue(it.line)
+		if line == "" {
+			afterBlank = true
+			continue
+		}
+		k := labelKey(line)
+		if l.expected[k] {
+			if !foundExp {
+				if !foundAct {
+					cmp.start = i
+				}
+				foundExp = true
+				side, afterBlank = 0, false
+				continue
+			}
+		}
+		if l.actual[k] {
+			if !foundAct {
+				if !foundExp {
+					cmp.start = i
+				}
+				foundAct = true
+				side, afterBlank = 1, false
+				continue
+			}
+		}
+		if side < 0 {
+			continue
+		}
+		label, value, ok := splitRow(line)
+		if !ok {
+			side = -1
+			continue
+		}
+		f, known := l.attr[labelKey(label)]
+		if !known {
+			if afterBlank {
+				side = -1
+				continue
+			}
+			j, ok := extraIdx[labelKey(label)]
+			if !ok {
+				j = len(cmp.extras)
+				extraIdx[labelKey(label)] = j
+				cmp.extras = append(cmp.extras, Row{Label: label})
+			}
+			if side == 0 {
+				cmp.extras[j].Expected = value
+			} else {
+				cmp.extras[j].Actual = value
+			}
+			continue
+		}
+		rowSeen[f-fieldGivenName] = true
+		if side == 0 {
+			set(&cmp.exp, f, value, &seen, 0)
+		} else {
+			set(&cmp.act, f, value, &seen, 1)
+		}
+	}
+	if !foundExp || !foundAct {
+		return comparison{}, false
+	}
+	for f := range 3 {
+		if seen[f*2] && seen[f*2+1] {
+			cmp.rows++
+		}
+	}
+	_ = rowSeen
+	cmp.layout = LayoutBlocks
+	cmp.cells = countCells(cmp.exp) + countCells(cmp.act)
+	return cmp, true
+}
+
+// readNotice reads the notice out of the candidates, with the subject's
+// language tried first. It returns nil when there is neither a notice
+// subject nor a comparison: the mail is not a notice.
+func (p *Parser) readNotice(subject string, cands []candidate, problems []string) *Notice {
+	hint, name, subjOK := p.matchSubject(subject)
+	order := p.langs
+	if hint != nil && p.langs[0] != hint {
+		order = append([]*lang{hint}, without(p.langs, hint)...)
+	}
+	var best comparison
+	var bestLang *lang
+	var bestCand candidate
+	found := false
+search:
+	for _, c := range cands {
+		for _, l := range order {
+			cmp, ok := findComparison(c, l)
+			if !ok {
+				continue
+			}
+			if !found || cmp.rows > best.rows || (cmp.rows == best.rows && cmp.cells > best.cells) {
+				best, bestLang, bestCand, found = cmp, l, c, true
+			}
+			if cmp.complete() && cmp.cells == 6 {
+				break search
+			}
+			break // the headings name one language; no need to try others here
+		}
+	}
+	if !found && !subjOK {
+		return nil
+	}
+	n := &Notice{Subject: subject, SubjectName: name, Problems: append([]string(nil), problems...)}
+	if !found {
+		n.Language = hint.code
+		n.Problems = append(n.Problems, "the comparison of the entered and the signed-in data was not found in the mail")
+		return n
+	}
+	n.Language = bestLang.code
+	n.Layout = best.layout
+	n.Expected, n.Actual = best.exp, best.act
+	p.readMeta(n, bestCand.items[:best.start], bestLang)
+	n.ExtraRows = append(n.ExtraRows, best.extras...)
+	if best.rows < 3 {
+		n.Problems = append(n.Problems, "the comparison lacks a row for the given name, the family name or the e-mail address")
+	}
+	return n
+}
+
+func without(ls []*lang, x *lang) []*lang {
+	out := make([]*lang, 0, len(ls))
+	for _, l := range ls {
+		if l != x {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// readMeta reads the metadata rows: the run of consecutive "Label: value"
+// lines that holds a known metadata label. Unknown rows of that run are
+// kept as extra rows.
+func (p *Parser) readMeta(n *Notice, items []item, l *lang) {
+	runStart := -1
+	flush := func(end int) {
+		if runStart < 0 {
+			return
+		}
+		known := false
+		for _, it := range items[runStart:end] {
+			label, _, _ := splitRow(cleanValue(it.line))
+			if _, ok := l.meta[labelKey(label)]; ok {
+				known = true
+				break
+			}
+		}
+		if known {
+			for _, it := range items[runStart:end] {
+				label, value, _ := splitRow(cleanValue(it.line))
+				switch l.meta[labelKey(label)] {
+				case fieldProfileID:
+					n.ProfileID = value
+				case fieldApplication:
+					n.Application = value
+				case fieldOrganisation:
+					n.Organisation = value
+				case fieldSignedInAt:
+					n.SignedInRaw = value
+					n.SignedInAt = p.parseTime(value)
+				default:
+					n.ExtraRows = append(n.ExtraRows, Row{Label: label, Value: value})
+				}
+			}
+		}
+		runStart = -1
+	}
+	for i, it := range items {
+		if !it.isTable() {
+			if _, _, ok := splitRow(cleanValue(it.line)); ok {
+				if runStart < 0 {
+					runStart = i
+				}
+				continue
+			}
+		}
+		flush(i)
+	}
+	flush(len(items))
+}
+
+func (p *Parser) parseTime(s string) time.Time {
+	for _, layout := range []string{"02.01.2006 15:04", "2.1.2006 15:04", "02.01.2006 15:04:05", "02.01.2006, 15:04"} {
+		if t, err := time.ParseInLocation(layout, s, p.loc); err == nil {
+			return t
+		}
+	}
+	return time.Time{}
+}

@@ -1,0 +1,294 @@
+package notice
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-message"
+	"github.com/emersion/go-message/mail"
+)
+
+// Options tune a Parser beyond the wording. A nil *Options means defaults.
+type Options struct {
+	// OwnAddresses are the service's own sender addresses: mail from them
+	// coming back is never a notice.
+	OwnAddresses []string
+	// OwnHeader names the header the service sets on every mail it sends
+	// (default "X-Eiamtriage"); mail carrying it is never a notice.
+	OwnHeader string
+	// Location is the time zone of the "signed in at" row (default
+	// Europe/Zurich).
+	Location *time.Location
+}
+
+// Parser reads notices. It is immutable once built and safe for concurrent
+// use.
+type Parser struct {
+	langs      []*lang
+	trusted    map[string]bool
+	own        map[string]bool
+	ownHeader  string
+	prefixes   []string
+	markers    []string
+	fwdFrom    map[string]bool
+	fwdSubject map[string]bool
+	fwdOther   map[string]bool
+	loc        *time.Location
+}
+
+// NewParser builds a parser for the wording w. It fails when w is not valid
+// (see Wording.Validate).
+func NewParser(w Wording, opts *Options) (*Parser, error) {
+	if err := w.Validate(); err != nil {
+		return nil, err
+	}
+	if opts == nil {
+		opts = &Options{}
+	}
+	p := &Parser{
+		trusted:    map[string]bool{},
+		own:        map[string]bool{},
+		ownHeader:  opts.OwnHeader,
+		fwdFrom:    keySet(w.Forward.FromLabels),
+		fwdSubject: keySet(w.Forward.SubjectLabels),
+		fwdOther:   keySet(w.Forward.OtherLabels),
+		loc:        opts.Location,
+	}
+	if p.ownHeader == "" {
+		p.ownHeader = "X-Eiamtriage"
+	}
+	if p.loc == nil {
+		loc, err := time.LoadLocation("Europe/Zurich")
+		if err != nil {
+			return nil, fmt.Errorf("notice: time zone Europe/Zurich is not available (%v): link time/tzdata into the binary or install tzdata", err)
+		}
+		p.loc = loc
+	}
+	for _, a := range w.TrustedSenders {
+		p.trusted[strings.ToLower(strings.TrimSpace(a))] = true
+	}
+	for _, a := range opts.OwnAddresses {
+		p.own[strings.ToLower(strings.TrimSpace(a))] = true
+	}
+	for _, pr := range w.ForwardPrefixes {
+		p.prefixes = append(p.prefixes, strings.ToLower(strings.TrimSpace(pr)))
+	}
+	for _, m := range w.Forward.Markers {
+		p.markers = append(p.markers, labelKey(m))
+	}
+	for _, l := range w.Languages {
+		p.langs = append(p.langs, compileLang(l))
+	}
+	return p, nil
+}
+
+// MustParser is NewParser for a wording known to be valid, such as
+// DefaultWording(); it panics otherwise.
+func MustParser(w Wording, opts *Options) *Parser {
+	p, err := NewParser(w, opts)
+	if err != nil {
+		panic(err)
+	}
+	return p
+}
+
+// Parse reads one raw RFC 5322 message.
+//
+// It returns a *Notice when the message is a mismatch notice sent by a
+// trusted eIAM sender, directly or forwarded (inline or attached; the
+// forwarder is not checked here: see Notice.Forwarder). A notice that is
+// recognisably one but cannot be fully read comes back with Problems set.
+//
+// It returns an error matching ErrNotANotice (a *NotANoticeError with the
+// reason) for every other message, and another error only when the message
+// cannot be read as a message at all (no header).
+func (p *Parser) Parse(raw []byte) (*Notice, error) {
+	return p.parse(raw, 0)
+}
+
+type header struct {
+	from      string
+	subject   string
+	messageID string
+	date      time.Time
+}
+
+func readHeader(h mail.Header) header {
+	var hd header
+	if addrs, err := h.AddressList("From"); err == nil && len(addrs) > 0 {
+		hd.from = strings.ToLower(addrs[0].Address)
+	} else {
+		hd.from = extractAddress(h.Get("From"))
+	}
+	if s, err := h.Subject(); err == nil {
+		hd.subject = s
+	} else {
+		hd.subject = h.Get("Subject")
+	}
+	if id, err := h.MessageID(); err == nil && id != "" {
+		hd.messageID = "<" + id + ">"
+	} else {
+		hd.messageID = strings.TrimSpace(h.Get("Message-Id"))
+	}
+	hd.date, _ = h.Date()
+	return hd
+}
+
+func (p *Parser) parse(raw []byte, depth int) (*Notice, error) {
+	e, err := message.Read(bytes.NewReader(raw))
+	if e == nil {
+		return nil, fmt.Errorf("notice: the message header cannot be read (%v): is this an RFC 5322 mail (.eml)?", err)
+	}
+	h := mail.Header{Header: e.Header}
+	hd := readHeader(h)
+
+	if h.Has(p.ownHeader) || (hd.from != "" && p.own[hd.from]) {
+		return nil, notNotice("own-mail", "the service's own mail came back (%s)", hd.from)
+	}
+	if kind := autoReply(h); kind != "" {
+		return nil, notNotice("auto-reply", "an automatic reply (%s), not an eIAM notice", kind)
+	}
+	mt, _, _ := h.ContentType()
+	if mt == "multipart/report" || isMailerDaemon(hd.from) {
+		return nil, notNotice("dsn", "a delivery status notification from %s, not an eIAM notice", orUnknown(hd.from))
+	}
+
+	b, werr := readBodies(e)
+	if werr != nil {
+		b.problems = append(b.problems, "the MIME structure is broken: "+werr.Error())
+	}
+	cands, cprobs := candidates(b)
+	problems := append(b.problems, cprobs...)
+
+	if p.trusted[hd.from] {
+		n := p.readNotice(hd.subject, cands, problems)
+		if n == nil {
+			return nil, notNotice("no-notice-subject", "mail from the eIAM sender %s that is not a mismatch notice (subject %q)", hd.from, hd.subject)
+		}
+		n.From = hd.from
+		n.MessageID = hd.messageID
+		n.Date = hd.date
+		n.Delivery = DeliveryDirect
+		return n, nil
+	}
+
+	if depth == 0 {
+		var innerErr error
+		for _, att := range b.attached {
+			n, err := p.parse(att, depth+1)
+			if err == nil && n.Delivery == DeliveryDirect {
+				n.Delivery = DeliveryAttachedForward
+				n.Forwarder = hd.from
+				n.OuterMessageID = hd.messageID
+				return n, nil
+			}
+			if innerErr == nil {
+				innerErr = err
+			}
+		}
+		if n, ok, err := p.inlineForward(hd, cands, problems); ok {
+			return n, err
+		}
+		var ne *NotANoticeError
+		if errors.As(innerErr, &ne) && ne.Kind == "untrusted-sender" {
+			return nil, notNotice("untrusted-sender", "forwarded by %s, but the attached message is not from a trusted eIAM sender: %s", orUnknown(hd.from), ne.Reason)
+		}
+	}
+
+	if h.Has("List-Id") || h.Has("List-Unsubscribe") || strings.EqualFold(strings.TrimSpace(h.Get("Precedence")), "bulk") || strings.EqualFold(strings.TrimSpace(h.Get("Precedence")), "list") {
+		return nil, notNotice("list-mail", "a mailing-list or newsletter mail from %s", orUnknown(hd.from))
+	}
+	if _, _, ok := p.matchSubject(hd.subject); ok || p.readNotice("", cands, nil) != nil {
+		return nil, notNotice("untrusted-sender", "looks like a mismatch notice but the sender %s is not a trusted eIAM sender: possibly forged, not acted on", orUnknown(hd.from))
+	}
+	return nil, notNotice("no-notice-subject", "neither an eIAM mismatch notice nor a forwarded one (from %s, subject %q)", orUnknown(hd.from), hd.subject)
+}
+
+// inlineForward looks for a forwarded notice quoted in the body. ok is
+// false when the body holds no forward header block.
+func (p *Parser) inlineForward(hd header, cands []candidate, problems []string) (*Notice, bool, error) {
+	for _, c := range cands {
+		fw, found := p.findForward(c.items)
+		if !found {
+			continue
+		}
+		if !p.trusted[fw.from] {
+			if _, _, subj := p.matchSubject(fw.subject); subj {
+				return nil, true, notNotice("untrusted-sender", "forwarded by %s, but the quoted sender %s is not a trusted eIAM sender", orUnknown(hd.from), orUnknown(fw.from))
+			}
+			continue
+		}
+		n := p.readNotice(fw.subject, []candidate{{items: fw.rest, html: c.html}}, problems)
+		if n == nil {
+			return nil, true, notNotice("no-notice-subject", "forwarded mail from the eIAM sender %s that is not a mismatch notice (subject %q)", fw.from, fw.subject)
+		}
+		n.From = fw.from
+		n.MessageID = hd.messageID
+		n.OuterMessageID = hd.messageID
+		n.Date = hd.date
+		n.Delivery = DeliveryInlineForward
+		n.Forwarder = hd.from
+		return n, true, nil
+	}
+	return nil, false, nil
+}
+
+func notNotice(kind, format string, args ...any) *NotANoticeError {
+	return &NotANoticeError{Kind: kind, Reason: fmt.Sprintf(format, args...)}
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "an unknown sender"
+	}
+	return s
+}
+
+// autoReply returns why a message is an automatic reply, or "".
+func autoReply(h mail.Header) string {
+	as := strings.ToLower(strings.TrimSpace(h.Get("Auto-Submitted")))
+	if strings.HasPrefix(as, "auto-replied") {
+		return "Auto-Submitted: " + as
+	}
+	for _, k := range []string{"X-Autoreply", "X-Autorespond"} {
+		if h.Has(k) {
+			return k
+		}
+	}
+	if strings.EqualFold(strings.TrimSpace(h.Get("Precedence")), "auto_reply") {
+		return "Precedence: auto_reply"
+	}
+	if strings.EqualFold(strings.TrimSpace(h.Get("X-Auto-Response-Suppress")), "all") && h.Has("In-Reply-To") {
+		return "X-Auto-Response-Suppress on a reply"
+	}
+	return ""
+}
+
+func isMailerDaemon(addr string) bool {
+	local, _, _ := strings.Cut(addr, "@")
+	switch local {
+	case "mailer-daemon", "postmaster":
+		return true
+	}
+	return false
+}
+
+// extractAddress finds the first e-mail address in a free-text header value
+// such as `eIAM <noreply@eiam.admin.ch>` or `eIAM [mailto:noreply@eiam.admin.ch]`.
+func extractAddress(s string) string {
+	if a, err := mail.ParseAddress(s); err == nil {
+		return strings.ToLower(a.Address)
+	}
+	for _, f := range strings.FieldsFunc(s, func(r rune) bool {
+		return isSpace(r) || strings.ContainsRune("<>[]()\"',;", r)
+	}) {
+		f = strings.TrimPrefix(strings.TrimPrefix(f, "mailto:"), "MAILTO:")
+		if strings.Count(f, "@") == 1 && !strings.HasPrefix(f, "@") && !strings.HasSuffix(f, "@") {
+			return strings.ToLower(strings.Trim(f, "."))
+		}
+	}
+	return ""
+}
