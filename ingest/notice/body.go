@@ -95,7 +95,7 @@ func readBodies(e *message.Entity) (*bodies, error) {
 // with the next one (the space dropped too when delSp), space-stuffing is
 // removed, and the signature separator "-- " is never joined.
 func unflow(s string, delSp bool) string {
-	lines := strings.Split(strings.ReplaceAll(s, "\r\n", "\n"), "\n")
+	lines := strings.Split(strings.TrimSuffix(strings.ReplaceAll(s, "\r\n", "\n"), "\n"), "\n")
 	var out strings.Builder
 	out.Grow(len(s))
 	var cur strings.Builder

@@ -1,0 +1,46 @@
+package notice
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// FuzzParse feeds the parser arbitrary bytes, seeded with every fixture and
+// sample. No input may panic or hang, and a returned notice must be
+// consistent: a language, a delivery, and the not-a-notice error kinds as
+// documented. The corpus found by `go test -fuzz FuzzParse` is kept in
+// testdata/fuzz/FuzzParse.
+func FuzzParse(f *testing.F) {
+	for _, dir := range []string{"../../testdata/notices", "../../testdata/samples"} {
+		files, _ := filepath.Glob(filepath.Join(dir, "*.eml"))
+		for _, file := range files {
+			raw, err := os.ReadFile(file)
+			if err != nil {
+				f.Fatal(err)
+			}
+			f.Add(raw)
+		}
+	}
+	p := MustParser(DefaultWording(), nil)
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		n, err := p.Parse(raw)
+		if err != nil {
+			if n != nil {
+				t.Fatalf("Parse returned both a notice and an error %v", err)
+			}
+			return
+		}
+		if n.Language == "" && n.Readable() {
+			t.Fatalf("a readable notice without a language: %+v", n)
+		}
+		switch n.Delivery {
+		case DeliveryDirect, DeliveryInlineForward, DeliveryAttachedForward:
+		default:
+			t.Fatalf("unknown delivery %q", n.Delivery)
+		}
+		if !p.trusted[n.From] {
+			t.Fatalf("a notice from the untrusted sender %q", n.From)
+		}
+	})
+}

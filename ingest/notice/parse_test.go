@@ -1,0 +1,187 @@
+package notice
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func mustParse(t *testing.T, raw string) (*Notice, error) {
+	t.Helper()
+	p := MustParser(DefaultWording(), nil)
+	return p.Parse([]byte(strings.ReplaceAll(raw, "\n", "\r\n")))
+}
+
+const directHead = "From: eIAM <noreply@eiam.admin.ch>\nTo: su@be.ch\nMessage-ID: <a@eiam.admin.ch>\nDate: Mon, 20 Jul 2026 19:49:00 +0100\nMIME-Version: 1.0\n"
+
+func TestSubjects(t *testing.T) {
+	p := MustParser(DefaultWording(), nil)
+	tests := []struct {
+		subject, lang, name string
+		ok                  bool
+	}{
+		{"eIAM: Abweichende Benutzerdaten – Anna Muster", "de", "Anna Muster", true},
+		{"eIAM: Abweichende Benutzerdaten - Anna Muster-Keller", "de", "Anna Muster-Keller", true},
+		{"eIAM : Incohérence des données utilisateur – Anna Muster", "fr", "Anna Muster", true},
+		{"eIAM: Incohérence des données utilisateur – Anna", "fr", "Anna", true},
+		{"TR : eIAM : Incohérence des données utilisateur – Anna", "fr", "Anna", true},
+		{"WG: AW: fwd:eIAM: Dati utente non corrispondenti – Lia Rossi", "it", "Lia Rossi", true},
+		{"I: eIAM: Dati utente non corrispondenti – Lia Rossi", "it", "Lia Rossi", true},
+		{"FW : eIAM: User data mismatch — John Smith", "en", "John Smith", true},
+		{"eiam:   user DATA mismatch – x", "en", "x", true},
+		{"RE: eIAM: User data mismatch – John", "", "", false},
+		{"eIAM: User data mismatches – John", "", "", false},
+		{"Info: eIAM: User data mismatch – John", "", "", false},
+		{"", "", "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.subject, func(t *testing.T) {
+			l, name, ok := p.matchSubject(tt.subject)
+			if ok != tt.ok {
+				t.Fatalf("ok = %v, want %v", ok, tt.ok)
+			}
+			if !ok {
+				return
+			}
+			if l.code != tt.lang || name != tt.name {
+				t.Errorf("got %s %q, want %s %q", l.code, name, tt.lang, tt.name)
+			}
+		})
+	}
+}
+
+func TestUnflow(t *testing.T) {
+	tests := []struct {
+		name, in, want string
+		delSp          bool
+	}{
+		{"soft break joined", "Guten \nTag\n", "Guten Tag\n", false},
+		{"delsp drops the space", "Abwei\nchung \nfest\n", "Abwei\nchungfest\n", true},
+		{"space stuffing removed", " From here\n", "From here\n", false},
+		{"signature separator kept", "-- \nname\n", "-- \nname\n", false},
+		{"quote depth change ends a paragraph", "> a \nb\n", "> a \nb\n", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := unflow(tt.in, tt.delSp); got != tt.want {
+				t.Errorf("unflow(%q) = %q, want %q", tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestLabelTraps(t *testing.T) {
+	// The same three rows mean different fields by language: Nom is the
+	// family name in French, Nome the given name in Italian, Name the
+	// family name in German.
+	tests := []struct {
+		name, subject, body string
+		want                Person
+	}{
+		{"fr Nom is the family name", "eIAM : Incohérence des données utilisateur – A B",
+			"Saisi dans le portail eIAM:\n  Prénom: Anne\n  Nom: Blanc\n  Courriel: a@vd.ch\n\nUtilisateur connecté:\n  Prénom: Anne\n  Nom: Blanc\n  Courriel: a@vd.ch\n",
+			Person{"Anne", "Blanc", "a@vd.ch"}},
+		{"it Nome is the given name", "eIAM: Dati utente non corrispondenti – A B",
+			"Registrato nel portale eIAM:\n  Cognome: Rossi\n  Nome: Lia\n  E-mail: l@ti.ch\n\nUtente connesso:\n  Nome: Lia\n  Cognome: Rossi\n  E-mail: l@ti.ch\n",
+			Person{"Lia", "Rossi", "l@ti.ch"}},
+		{"de Name is the family name, labels in odd case with NBSP", "eIAM: Abweichende Benutzerdaten – A B",
+			"Im eIAM-Portal erfasst:\n  VORNAME\u00a0:  Jürg\n  name: Käser\n  e-mail-adresse: j@be.ch\n\nAngemeldeter Benutzer :\n  Vorname: Jürg\n  Name: Käser\n  E-Mail: j@be.ch\n",
+			Person{"Jürg", "Käser", "j@be.ch"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			n, err := mustParse(t, directHead+"Subject: "+tt.subject+"\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\n"+tt.body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n.Expected != tt.want || n.Actual != tt.want {
+				t.Errorf("expected %+v actual %+v, want %+v", n.Expected, n.Actual, tt.want)
+			}
+			if n.Layout != LayoutBlocks || !n.Readable() {
+				t.Errorf("layout %q problems %v", n.Layout, n.Problems)
+			}
+		})
+	}
+}
+
+func TestTableColumnsSwappedAndEmptyCells(t *testing.T) {
+	body := "<table><tr><th>Attribute</th><th>Signed-in user</th><th>Entered in the eIAM portal</th></tr>" +
+		"<tr><td>First name</td><td>&nbsp;</td><td>Anna</td></tr>" +
+		"<tr><td>Surname</td><td>Muster</td><td>Muster</td></tr>" +
+		"<tr><td>Language</td><td>English</td><td>German</td></tr>" +
+		"<tr><td>Email address</td><td><a href='mailto:a@gmail.com'>a@gmail.com</a></td><td>a@be.ch</td></tr></table>"
+	n, err := mustParse(t, directHead+"Subject: eIAM: User data mismatch – Anna Muster\nContent-Type: text/html; charset=utf-8\n\n"+body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Person{"Anna", "Muster", "a@be.ch"}
+	if n.Expected != want {
+		t.Errorf("expected = %+v, want %+v", n.Expected, want)
+	}
+	if n.Actual.GivenName != "" || n.Actual.Email != "a@gmail.com" {
+		t.Errorf("actual = %+v", n.Actual)
+	}
+	if len(n.ExtraRows) != 1 || n.ExtraRows[0].Expected != "German" || n.ExtraRows[0].Actual != "English" {
+		t.Errorf("extra rows = %+v", n.ExtraRows)
+	}
+}
+
+func TestNotANotice(t *testing.T) {
+	notice := "Subject: eIAM: User data mismatch – A B\nContent-Type: text/plain\n\nEntered in the eIAM portal:\n First name: A\n Last name: B\n E-mail: a@b.ch\n\nSigned-in user:\n First name: A\n Last name: B\n E-mail: a@b.ch\n"
+	tests := []struct {
+		name, raw, kind string
+	}{
+		{"look-alike sender", "From: eIAM <noreply@eiam-admin.ch>\n" + notice, "untrusted-sender"},
+		{"display name only", "From: \"noreply@eiam.admin.ch\" <x@evil.example>\n" + notice, "untrusted-sender"},
+		{"auto reply", "From: a@be.ch\nAuto-Submitted: auto-replied\n" + notice, "auto-reply"},
+		{"own mail", "From: eiamtriage@be.ch\nX-Eiamtriage: 1\n" + notice, "own-mail"},
+		{"dsn", "From: MAILER-DAEMON@be.ch\nSubject: Undelivered\nContent-Type: multipart/report; report-type=delivery-status; boundary=x\n\n--x\nContent-Type: text/plain\n\nfailed\n--x--\n", "dsn"},
+		{"newsletter", "From: news@bfs.admin.ch\nList-Unsubscribe: <mailto:u@bfs.admin.ch>\nSubject: News\n\nVorname: Nachname:\n", "list-mail"},
+		{"a person", "From: kollege@be.ch\nSubject: Frage\n\nWas heisst Vorname: und Nachname: hier?\n", "no-notice-subject"},
+		{"eIAM but another mail", "From: noreply@eiam.admin.ch\nSubject: Ihr Onboarding-Code\n\nCode: 1234\n", "no-notice-subject"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			n, err := mustParse(t, tt.raw)
+			var ne *NotANoticeError
+			if !errors.As(err, &ne) || !errors.Is(err, ErrNotANotice) {
+				t.Fatalf("got notice %+v err %v, want not-a-notice", n, err)
+			}
+			if ne.Kind != tt.kind {
+				t.Errorf("kind = %q (%s), want %q", ne.Kind, ne.Reason, tt.kind)
+			}
+		})
+	}
+}
+
+func TestUnreadableNoticeGoesToReview(t *testing.T) {
+	n, err := mustParse(t, directHead+"Subject: eIAM: Abweichende Benutzerdaten – A B\nContent-Type: text/plain\n\nGuten Tag, leider fehlt hier alles.\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.Readable() || n.Language != "de" {
+		t.Errorf("want an unreadable German notice, got %+v", n)
+	}
+}
+
+func TestInlineForwardCutsTheHeaderBlock(t *testing.T) {
+	raw := "From: sara@ti.ch\nSubject: WG: eIAM: Abweichende Benutzerdaten – A B\nMessage-ID: <o@ti.ch>\nContent-Type: text/plain; charset=utf-8\n\n" +
+		"Bitte triagieren.\n\nVon: eIAM [mailto:noreply@eiam.admin.ch]\nGesendet: Montag, 20. Juli 2026 19:49\nAn: Sara\nBetreff: eIAM: Abweichende Benutzerdaten – A B\n\n" +
+		"Profil-ID: p-1\nAnmeldung am: 20.07.2026 19:49\n\nAttribut | Im eIAM-Portal erfasst | Angemeldeter Benutzer\n---------+----+----\nVorname | A | A\nNachname | B | B\nE-Mail | a@be.ch | a@gmail.com\n"
+	n, err := mustParse(t, raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.Delivery != DeliveryInlineForward || n.Forwarder != "sara@ti.ch" || n.From != "noreply@eiam.admin.ch" {
+		t.Errorf("delivery %q forwarder %q from %q", n.Delivery, n.Forwarder, n.From)
+	}
+	if n.ProfileID != "p-1" || len(n.ExtraRows) != 0 {
+		t.Errorf("profile %q extra %+v: the forward header block leaked into the metadata", n.ProfileID, n.ExtraRows)
+	}
+	if n.SignedInAt.IsZero() || n.SignedInAt.Location().String() != "Europe/Zurich" {
+		t.Errorf("signed in at = %v", n.SignedInAt)
+	}
+	if n.Actual.Email != "a@gmail.com" || n.Layout != LayoutTextTable {
+		t.Errorf("actual %+v layout %q", n.Actual, n.Layout)
+	}
+}
