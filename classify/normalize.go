@@ -1,0 +1,276 @@
+package classify
+
+import (
+	"slices"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
+)
+
+// Normalize returns the folded form of s that every name comparison runs on
+// (NOTICE.md section 4):
+//
+//   - Unicode compatibility normalisation (NFKC), so that fullwidth letters,
+//     ligatures and non-breaking spaces become their plain forms;
+//   - case folding, with ß (and ẞ) written as ss;
+//   - diacritics removed (é = e, ä = a), and the letters that carry a stroke
+//     or are ligatures mapped to their base letters (ø = o, ł = l, æ = ae,
+//     œ = oe);
+//   - the German transcriptions ae, oe, ue written as a, o, u, anywhere in a
+//     word, so that Müller, Mueller and Muller all fold to "muller" (an e
+//     directly after a, o or u is dropped, so the result is stable when
+//     folded again);
+//   - hyphen and the other dashes, the apostrophes ' ’ ‘ ʼ ` and the full
+//     stop . treated as word separators; invisible format characters (soft
+//     hyphen, zero-width space) and the Catalan middle dot removed;
+//   - white space of every kind collapsed to one ASCII space and trimmed.
+//
+// The folded form is for comparison only; it is never shown to a person.
+// Other punctuation is kept as it is.
+func Normalize(s string) string {
+	return fold(s)
+}
+
+// Tokens returns the words of the folded form of s, in order. It returns nil
+// when s holds nothing but white space and separators.
+func Tokens(s string) []string {
+	return appendTokens(nil, fold(s))
+}
+
+// fold implements Normalize.
+func fold(s string) string {
+	if isASCII(s) {
+		f := folder{buf: make([]byte, 0, len(s))}
+		for i := 0; i < len(s); i++ {
+			f.ascii(s[i])
+		}
+		return string(f.buf)
+	}
+	d := norm.NFKD.String(s)
+	f := folder{buf: make([]byte, 0, len(d))}
+	for _, r := range d {
+		if r < utf8.RuneSelf {
+			f.ascii(byte(r))
+			continue
+		}
+		f.other(r)
+	}
+	// Removing the marks leaves the text decomposed only where no mark was
+	// involved (Hangul, for one); compose it again so the result is NFKC.
+	return norm.NFC.String(string(f.buf))
+}
+
+// folder accumulates the folded form. A separator only sets space, so that
+// runs of separators collapse and none is written at either end.
+type folder struct {
+	buf   []byte
+	space bool
+}
+
+// sep records a word boundary.
+func (f *folder) sep() {
+	if len(f.buf) > 0 {
+		f.space = true
+	}
+}
+
+// add appends one folded letter, applying the ae/oe/ue transcription.
+func (f *folder) add(c byte) {
+	if f.space {
+		f.buf = append(f.buf, ' ')
+		f.space = false
+	} else if c == 'e' && len(f.buf) > 0 {
+		switch f.buf[len(f.buf)-1] {
+		case 'a', 'o', 'u':
+			return
+		}
+	}
+	f.buf = append(f.buf, c)
+}
+
+// addRune appends one folded non-ASCII rune.
+func (f *folder) addRune(r rune) {
+	if f.space {
+		f.buf = append(f.buf, ' ')
+		f.space = false
+	}
+	f.buf = utf8.AppendRune(f.buf, r)
+}
+
+// ascii folds one ASCII byte.
+func (f *folder) ascii(c byte) {
+	switch {
+	case 'A' <= c && c <= 'Z':
+		f.add(c + 'a' - 'A')
+	case c == '-', c == '\'', c == '.', c == '`', c <= ' ', c == 0x7f:
+		f.sep()
+	default:
+		f.add(c)
+	}
+}
+
+// other folds one non-ASCII rune of NFKD text.
+func (f *folder) other(r rune) {
+	switch {
+	case unicode.In(r, unicode.Mn, unicode.Me, unicode.Cf), r == '\u00b7':
+		// Diacritics, invisible format characters, the Catalan middle dot.
+		return
+	case isSeparator(r):
+		f.sep()
+		return
+	}
+	switch r = unicode.ToLower(r); r {
+	case 'ß':
+		f.add('s')
+		f.add('s')
+	case 'æ':
+		f.add('a')
+		f.add('e')
+	case 'œ':
+		f.add('o')
+		f.add('e')
+	case 'þ':
+		f.add('t')
+		f.add('h')
+	case 'ø':
+		f.add('o')
+	case 'ł':
+		f.add('l')
+	case 'đ', 'ð':
+		f.add('d')
+	case 'ħ':
+		f.add('h')
+	case 'ı':
+		f.add('i')
+	case 'ŧ':
+		f.add('t')
+	case 'ς':
+		f.addRune('σ')
+	default:
+		if r < utf8.RuneSelf {
+			f.ascii(byte(r))
+			return
+		}
+		f.addRune(r)
+	}
+}
+
+// isSeparator reports whether a non-ASCII rune separates words: white space,
+// control characters, dashes, the minus sign and the apostrophe look-alikes.
+func isSeparator(r rune) bool {
+	switch r {
+	case '\u2018', '\u2019', '\u201b', '\u02bc', '\u02bb', '\u2032', '\u00b4', '\u2212':
+		return true
+	}
+	return unicode.IsSpace(r) || unicode.IsControl(r) || unicode.Is(unicode.Pd, r)
+}
+
+// isASCII reports whether s holds only ASCII bytes.
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+// appendTokens appends the space-separated words of a folded string to dst.
+// The words share the memory of folded.
+func appendTokens(dst []string, folded string) []string {
+	for folded != "" {
+		i := strings.IndexByte(folded, ' ')
+		if i < 0 {
+			return append(dst, folded)
+		}
+		dst = append(dst, folded[:i])
+		folded = folded[i+1:]
+	}
+	return dst
+}
+
+// words splits an original value at the places where Normalize separates
+// words, keeping the original spelling; it is used to quote a token as the
+// notice wrote it. It returns nil when the split does not line up with the
+// n tokens of the folded form.
+func words(s string, n int) []string {
+	ws := strings.FieldsFunc(s, func(r rune) bool {
+		if r < utf8.RuneSelf {
+			c := byte(r)
+			return c == '-' || c == '\'' || c == '.' || c == '`' || c <= ' ' || c == 0x7f
+		}
+		return isSeparator(r) || r == '\uff0d' || r == '\uff07' || r == '\uff0e'
+	})
+	if len(ws) != n {
+		return nil
+	}
+	return ws
+}
+
+// Typo reports whether a and b, once folded, are single tokens exactly one
+// edit apart, the edit being the insertion, deletion or substitution of one
+// letter or the transposition of two adjacent letters, and both hold at
+// least 5 letters. Equal tokens are not a typo; a token of 4 letters or fewer
+// never is.
+func Typo(a, b string) bool {
+	fa, fb := fold(a), fold(b)
+	if fa == "" || fb == "" || strings.IndexByte(fa, ' ') >= 0 || strings.IndexByte(fb, ' ') >= 0 {
+		return false
+	}
+	return typo(fa, fb)
+}
+
+// minTypoLetters is the length a token must have on both sides before a one
+// letter difference counts as a typo.
+const minTypoLetters = 5
+
+// typo is Typo on tokens that are already folded.
+func typo(a, b string) bool {
+	if a == b {
+		return false
+	}
+	if isASCII(a) && isASCII(b) {
+		return oneEdit([]byte(a), []byte(b))
+	}
+	var ba, bb [64]rune
+	return oneEdit(appendRunes(ba[:0], a), appendRunes(bb[:0], b))
+}
+
+// appendRunes appends the runes of s to dst.
+func appendRunes(dst []rune, s string) []rune {
+	for _, r := range s {
+		dst = append(dst, r)
+	}
+	return dst
+}
+
+// oneEdit reports whether a and b, of minTypoLetters letters or more each,
+// are one insertion, deletion, substitution or adjacent transposition apart.
+func oneEdit[T byte | rune](a, b []T) bool {
+	if len(a) < minTypoLetters || len(b) < minTypoLetters {
+		return false
+	}
+	if len(a) < len(b) {
+		a, b = b, a
+	}
+	// Skip the common prefix; i is the first position that differs.
+	i := 0
+	for i < len(b) && a[i] == b[i] {
+		i++
+	}
+	switch len(a) - len(b) {
+	case 0:
+		if i == len(a) {
+			return false // equal
+		}
+		if slices.Equal(a[i+1:], b[i+1:]) {
+			return true // substitution
+		}
+		return i+1 < len(a) && a[i] == b[i+1] && a[i+1] == b[i] && slices.Equal(a[i+2:], b[i+2:])
+	case 1:
+		return slices.Equal(a[i+1:], b[i:]) // a has one letter more
+	}
+	return false
+}
