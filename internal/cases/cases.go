@@ -1,0 +1,322 @@
+// Package cases keeps the case records: one case per eIAM profile, in a
+// JetStream key-value bucket. A notice joins the case of its profile; the
+// same notice twice (the same mail, or the same notice Message-ID arriving
+// directly and forwarded) is recorded once.
+//
+// The store is safe for several instances of the service at once: records
+// are created with Create (fails if the key exists) and changed with Update
+// at the revision read (fails if another instance changed it meanwhile),
+// and both are retried on conflict.
+package cases
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/eiamtriage/eiamtriage/classify"
+	"github.com/eiamtriage/eiamtriage/ingest/notice"
+)
+
+// Change says what recording a notice did to its case.
+type Change string
+
+// The changes Record reports.
+const (
+	// Created: the notice opened a new case.
+	Created Change = "created"
+	// Joined: a further notice for the same profile joined the case; the
+	// class stayed.
+	Joined Change = "joined"
+	// Escalated: a further notice joined and raised the case's class
+	// (negligible < review < private-email < wrong-person).
+	Escalated Change = "escalated"
+	// Duplicate: the notice was already part of the case.
+	Duplicate Change = "duplicate"
+)
+
+// NoticeRef is one notice that joined a case.
+type NoticeRef struct {
+	MailID     string           `json:"mail_id"`
+	MessageID  string           `json:"message_id,omitempty"`
+	Delivery   notice.Delivery  `json:"delivery"`
+	Forwarder  string           `json:"forwarder,omitempty"`
+	Class      classify.Class   `json:"class"`
+	Reasons    []string         `json:"reasons"`
+	Expected   notice.Person    `json:"expected"`
+	Actual     notice.Person    `json:"actual"`
+	ReceivedAt time.Time        `json:"received_at"`
+	// Published is set once the case event for this notice was published.
+	Published bool `json:"published"`
+	// Duplicates counts further deliveries of this same notice.
+	Duplicates int `json:"duplicates,omitempty"`
+}
+
+// Case is the record of one profile's mismatch.
+type Case struct {
+	ID           string               `json:"id"`
+	ProfileID    string               `json:"profile_id,omitempty"`
+	Class        classify.Class       `json:"class"`
+	Rule         int                  `json:"rule"`
+	Names        classify.NameVerdict `json:"names,omitempty"`
+	Language     string               `json:"language"`
+	Application  string               `json:"application,omitempty"`
+	Organisation string               `json:"organisation,omitempty"`
+	SignedInAt   time.Time            `json:"signed_in_at,omitzero"`
+	Expected     notice.Person        `json:"expected"`
+	Actual       notice.Person        `json:"actual"`
+	Reasons      []string             `json:"reasons"`
+	Problems     []string             `json:"problems,omitempty"`
+	Notices      []NoticeRef          `json:"notices"`
+	Created      time.Time            `json:"created"`
+	Updated      time.Time            `json:"updated"`
+}
+
+// Severity orders the classes; a case takes the most severe class of its
+// notices.
+func Severity(c classify.Class) int {
+	switch c {
+	case classify.WrongPerson:
+		return 4
+	case classify.PrivateEmail:
+		return 3
+	case classify.Review:
+		return 2
+	case classify.Negligible:
+		return 1
+	}
+	return 0
+}
+
+// KeyFor returns the case key of a notice: derived from the profile id, or
+// from the mail when the notice has none (an unreadable notice is a case of
+// its own). Keys hold only characters JetStream allows.
+func KeyFor(n *notice.Notice, mailID string) string {
+	if id := strings.TrimSpace(n.ProfileID); id != "" {
+		return "p." + keySafe(strings.ToLower(id))
+	}
+	return "m." + mailID
+}
+
+func keySafe(s string) string {
+	ok := len(s) <= 200
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			ok = false
+			break
+		}
+	}
+	if ok {
+		return s
+	}
+	sum := sha256.Sum256([]byte(s))
+	return "h" + hex.EncodeToString(sum[:16])
+}
+
+// Store reads and writes case records.
+type Store struct {
+	kv  jetstream.KeyValue
+	now func() time.Time
+}
+
+// NewStore returns a store on the bucket kv. now is the clock (nil: time.Now).
+func NewStore(kv jetstream.KeyValue, now func() time.Time) *Store {
+	if now == nil {
+		now = time.Now
+	}
+	return &Store{kv: kv, now: now}
+}
+
+// ErrNotFound is returned by Get for an unknown case.
+var ErrNotFound = errors.New("cases: no such case")
+
+// Get returns the case with the key id.
+func (s *Store) Get(ctx context.Context, id string) (*Case, uint64, error) {
+	e, err := s.kv.Get(ctx, id)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, 0, fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("cases: read case %s: %w", id, err)
+	}
+	var c Case
+	if err := json.Unmarshal(e.Value(), &c); err != nil {
+		return nil, 0, fmt.Errorf("cases: case %s is not a valid record (revision %d): %w", id, e.Revision(), err)
+	}
+	return &c, e.Revision(), nil
+}
+
+// List returns every case, oldest first.
+func (s *Store) List(ctx context.Context) ([]*Case, error) {
+	lister, err := s.kv.ListKeys(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("cases: list cases: %w", err)
+	}
+	var keys []string
+	for k := range lister.Keys() {
+		keys = append(keys, k)
+	}
+	var out []*Case
+	for _, k := range keys {
+		c, _, err := s.Get(ctx, k)
+		if errors.Is(err, ErrNotFound) {
+			continue // deleted meanwhile
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	sortCases(out)
+	return out, nil
+}
+
+// Incoming is one classified notice to record.
+type Incoming struct {
+	MailID     string
+	ReceivedAt time.Time
+	Notice     *notice.Notice
+	Verdict    classify.Verdict
+}
+
+// Record adds the notice to its case, creating the case when it is the
+// first, and returns the case as stored and what changed. It is
+// idempotent: recording the same mail (or the same notice Message-ID) again
+// changes nothing but a duplicate counter and reports Duplicate.
+func (s *Store) Record(ctx context.Context, in Incoming) (*Case, Change, error) {
+	key := KeyFor(in.Notice, in.MailID)
+	ref := NoticeRef{
+		MailID: in.MailID, MessageID: in.Notice.MessageID, Delivery: in.Notice.Delivery,
+		Forwarder: in.Notice.Forwarder, Class: in.Verdict.Class, Reasons: in.Verdict.Reasons,
+		Expected: in.Notice.Expected, Actual: in.Notice.Actual, ReceivedAt: in.ReceivedAt,
+	}
+	for attempt := 0; ; attempt++ {
+		if err := ctx.Err(); err != nil {
+			return nil, "", err
+		}
+		c, rev, err := s.Get(ctx, key)
+		if errors.Is(err, ErrNotFound) {
+			c = newCase(key, in, ref, s.now())
+			if _, err := s.kv.Create(ctx, key, mustJSON(c)); err != nil {
+				if errors.Is(err, jetstream.ErrKeyExists) && attempt < 20 {
+					continue // another instance created it: join it
+				}
+				return nil, "", fmt.Errorf("cases: create case %s: %w", key, err)
+			}
+			return c, Created, nil
+		}
+		if err != nil {
+			return nil, "", err
+		}
+		change := join(c, in, ref, s.now())
+		if _, err := s.kv.Update(ctx, key, mustJSON(c), rev); err != nil {
+			if isConflict(err) && attempt < 20 {
+				continue
+			}
+			return nil, "", fmt.Errorf("cases: update case %s at revision %d: %w", key, rev, err)
+		}
+		return c, change, nil
+	}
+}
+
+// MarkPublished notes that the case event for mailID was published, so that
+// a redelivery of the mail does not publish it again.
+func (s *Store) MarkPublished(ctx context.Context, id, mailID string) error {
+	for attempt := 0; ; attempt++ {
+		c, rev, err := s.Get(ctx, id)
+		if err != nil {
+			return err
+		}
+		found := false
+		for i := range c.Notices {
+			if c.Notices[i].MailID == mailID {
+				if c.Notices[i].Published {
+					return nil
+				}
+				c.Notices[i].Published = true
+				found = true
+			}
+		}
+		if !found {
+			return fmt.Errorf("cases: case %s has no notice from mail %s", id, mailID)
+		}
+		if _, err := s.kv.Update(ctx, id, mustJSON(c), rev); err != nil {
+			if isConflict(err) && attempt < 20 {
+				continue
+			}
+			return fmt.Errorf("cases: update case %s: %w", id, err)
+		}
+		return nil
+	}
+}
+
+// Ref returns the notice of the case that came from mailID (directly or as
+// the duplicate of a notice with the same Message-ID), or nil.
+func (c *Case) Ref(mailID string) *NoticeRef {
+	for i := range c.Notices {
+		if c.Notices[i].MailID == mailID {
+			return &c.Notices[i]
+		}
+	}
+	return nil
+}
+
+func newCase(key string, in Incoming, ref NoticeRef, now time.Time) *Case {
+	n, v := in.Notice, in.Verdict
+	return &Case{
+		ID: key, ProfileID: n.ProfileID, Class: v.Class, Rule: v.Rule, Names: v.Names,
+		Language: n.Language, Application: n.Application, Organisation: n.Organisation,
+		SignedInAt: n.SignedInAt, Expected: n.Expected, Actual: n.Actual,
+		Reasons: v.Reasons, Problems: n.Problems, Notices: []NoticeRef{ref},
+		Created: now, Updated: now,
+	}
+}
+
+// join adds ref to c unless it is already there.
+func join(c *Case, in Incoming, ref NoticeRef, now time.Time) Change {
+	for i := range c.Notices {
+		r := &c.Notices[i]
+		if r.MailID == ref.MailID || (ref.MessageID != "" && r.MessageID == ref.MessageID) {
+			if r.MailID != ref.MailID {
+				r.Duplicates++
+				c.Updated = now
+			}
+			return Duplicate
+		}
+	}
+	c.Notices = append(c.Notices, ref)
+	c.Updated = now
+	if Severity(in.Verdict.Class) > Severity(c.Class) {
+		v, n := in.Verdict, in.Notice
+		c.Class, c.Rule, c.Names, c.Reasons = v.Class, v.Rule, v.Names, v.Reasons
+		c.Expected, c.Actual, c.Problems = n.Expected, n.Actual, n.Problems
+		if n.Language != "" {
+			c.Language = n.Language
+		}
+		return Escalated
+	}
+	return Joined
+}
+
+func isConflict(err error) bool {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence {
+		return true
+	}
+	return errors.Is(err, jetstream.ErrKeyExists) || strings.Contains(err.Error(), "wrong last sequence")
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("cases: marshal: %v", err)) // only plain data: cannot fail
+	}
+	return b
+}

@@ -1,0 +1,140 @@
+package event
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Subjects. Each stage publishes on one of these and the streams in package
+// pipeline capture them by prefix.
+const (
+	// SubjectNoticeReceived carries a MailReceived: a raw mail was stored
+	// in the mail object store and awaits classification.
+	SubjectNoticeReceived = "eiam.notice.received"
+	// SubjectNoticeIgnored records a mail judged not to be a notice.
+	SubjectNoticeIgnored = "eiam.notice.ignored"
+
+	// SubjectNotices, SubjectCases, SubjectTasks, SubjectActions and
+	// SubjectDead match every subject of their family, for stream and
+	// consumer filters.
+	SubjectNotices = "eiam.notice.>"
+	SubjectCases   = "eiam.case.>"
+	SubjectTasks   = "eiam.task.>"
+	SubjectActions = "eiam.action.>"
+	SubjectDead    = "eiam.dead.>"
+)
+
+// Classes of a case, the last token of a case subject.
+const (
+	ClassNegligible   = "negligible"
+	ClassPrivateEmail = "private-email"
+	ClassWrongPerson  = "wrong-person"
+	ClassReview       = "review"
+)
+
+// Event types. The trailing version changes when a payload changes
+// incompatibly; readers switch on the full type.
+const (
+	// TypeMailReceived has a MailReceived payload.
+	TypeMailReceived = "ch.eiamtriage.mail.received.v1"
+	// TypeMailIgnored marks a mail recorded as not-a-notice.
+	TypeMailIgnored = "ch.eiamtriage.mail.ignored.v1"
+	// TypeCaseClassified announces a new case with its class.
+	TypeCaseClassified = "ch.eiamtriage.case.classified.v1"
+	// TypeCaseJoined announces that a later notice joined an existing case.
+	TypeCaseJoined = "ch.eiamtriage.case.joined.v1"
+	// TypeDead has a DeadLetter payload.
+	TypeDead = "ch.eiamtriage.dead.v1"
+)
+
+// CaseSubject returns the subject of a case of the given class, for example
+// "eiam.case.review". class must be a single subject token (see ValidToken).
+func CaseSubject(class string) string { return "eiam.case." + class }
+
+// TaskSubject returns "eiam.task.<kind>". kind must be a single token.
+func TaskSubject(kind string) string { return "eiam.task." + kind }
+
+// ActionSubject returns "eiam.action.<kind>". kind must be a single token.
+func ActionSubject(kind string) string { return "eiam.action." + kind }
+
+// DeadSubject returns "eiam.dead.<stage>", where package pipeline puts the
+// dead letters of stage. stage must be a single token.
+func DeadSubject(stage string) string { return "eiam.dead." + stage }
+
+// ValidToken reports whether tok can stand as one token of a NATS subject:
+// not empty, and without '.', wildcards ('*', '>') or white space. Callers
+// that build subjects from configuration check their tokens with it once at
+// start-up.
+func ValidToken(tok string) error {
+	if tok == "" {
+		return fmt.Errorf("event: empty subject token; name the class, kind or stage")
+	}
+	if i := strings.IndexFunc(tok, func(r rune) bool {
+		return r == '.' || r == '*' || r == '>' || r <= ' ' || r == 0x7f
+	}); i >= 0 {
+		return fmt.Errorf("event: subject token %q contains %q at byte %d; use letters, digits, '-' or '_'", tok, tok[i], i)
+	}
+	return nil
+}
+
+// MailReceived is the payload of TypeMailReceived.
+type MailReceived struct {
+	// MailID is the lower-case hex SHA-256 of the raw mail bytes.
+	MailID string `json:"mail_id"`
+	// Object is the name of the raw mail in the mail object store.
+	Object string `json:"object"`
+	// Size is the raw mail's length in bytes.
+	Size int64 `json:"size"`
+	// Source says where the mail came from: "publish:<path>" or
+	// "imap:<host>/<mailbox>/<uid>".
+	Source string `json:"source"`
+	// ReceivedAt is when eiamtriage took the mail in.
+	ReceivedAt time.Time `json:"received_at"`
+}
+
+// DeadLetter is the payload of TypeDead: a message that a stage gave up on,
+// with everything needed to understand and replay it.
+type DeadLetter struct {
+	// Stage is the stage that gave up.
+	Stage string `json:"stage"`
+	// Reason is the last error of the stage's handler.
+	Reason string `json:"reason"`
+	// Permanent is true when the handler said the message can never
+	// succeed (or panicked), false when retries ran out.
+	Permanent bool `json:"permanent"`
+	// Deliveries is how often the message was delivered to the stage.
+	Deliveries uint64 `json:"deliveries"`
+	// OriginalSubject is the subject the message was consumed from.
+	OriginalSubject string `json:"original_subject"`
+	// OriginalData is the message body verbatim when it is valid JSON
+	// (usually an event); otherwise it is empty and OriginalBytes holds
+	// the body (base64 in JSON). Use SetOriginal to fill them.
+	OriginalData  json.RawMessage `json:"original_data,omitempty"`
+	OriginalBytes []byte          `json:"original_bytes,omitempty"`
+	// Headers are the original message's NATS headers.
+	Headers map[string][]string `json:"headers,omitempty"`
+	// At is when the stage gave up.
+	At time.Time `json:"at"`
+}
+
+// SetOriginal stores the original message body in OriginalData when it is
+// valid JSON and in OriginalBytes otherwise, so that any body survives the
+// JSON encoding of the dead letter.
+func (d *DeadLetter) SetOriginal(body []byte) {
+	d.OriginalData, d.OriginalBytes = nil, nil
+	if json.Valid(body) {
+		d.OriginalData = append(json.RawMessage(nil), body...)
+		return
+	}
+	d.OriginalBytes = append([]byte(nil), body...)
+}
+
+// Original returns the original message body, from whichever field holds it.
+func (d DeadLetter) Original() []byte {
+	if d.OriginalData != nil {
+		return d.OriginalData
+	}
+	return d.OriginalBytes
+}

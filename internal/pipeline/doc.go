@@ -1,0 +1,28 @@
+// Package pipeline holds the JetStream plumbing shared by eiamtriage's
+// stages: the streams and buckets (EnsureStreams), publishing with
+// de-duplication and retries (Publish), and the one place that turns a
+// handler's outcome into JetStream acknowledgements (Run).
+//
+// # The policy
+//
+// Run calls a Handler for each message and settles the message from the
+// handler's result alone; handlers never ack, nak or term themselves:
+//
+//   - nil: the message is acknowledged with a confirmed ack (AckSync), so a
+//     counted "ack" really reached the server. If the confirmation fails the
+//     message may be redelivered: handlers must be idempotent anyway.
+//   - a temporary error (any error not marked with Permanent): the message is
+//     negatively acknowledged with the delay ConsumerConfig.Backoff gives for
+//     its delivery count, and comes back.
+//   - a permanent error (Permanent), a panic in the handler (recovered and
+//     treated as permanent: it is a bug that would recur on the same input),
+//     or a temporary error on delivery MaxDeliver or later: a DeadLetter event
+//     is published to eiam.dead.<stage>, and only once the stream stored it is
+//     the message terminated. If that publish fails the message is nak'ed and
+//     tried again later: nothing is dropped.
+//
+// The consumer's server-side MaxDeliver is unlimited on purpose: Run counts
+// deliveries itself and dead-letters on the last one, so the server never
+// drops a message silently (it would only emit an advisory) when a last
+// delivery is lost to a crash or a failed dead-letter publish.
+package pipeline

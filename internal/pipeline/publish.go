@@ -1,0 +1,74 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/eiamtriage/eiamtriage/internal/event"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+const (
+	publishAttemptTimeout = 5 * time.Second
+	publishBackoffMin     = 50 * time.Millisecond
+	publishBackoffMax     = 2 * time.Second
+)
+
+// Publish stores ev on subject in JetStream with Nats-Msg-Id set to ev.ID,
+// so that publishing the same event again within DuplicateWindow stores it
+// once (a duplicate counts as success). It retries failures that can pass
+// (no responders during a leader election, timeouts, a reconnecting
+// connection) with backoff until ctx ends; bound ctx. A subject no stream
+// captures also answers "no responders" and is retried until ctx ends.
+//
+// Failures that cannot pass (an invalid event, a message too large, a closed
+// connection) return at once marked Permanent, so a Handler may return
+// Publish's error as it is.
+func Publish(ctx context.Context, js jetstream.JetStream, subject string, ev event.Event) error {
+	body, err := ev.Marshal()
+	if err != nil {
+		return Permanent(fmt.Errorf("pipeline: publish to %s: %w", subject, err))
+	}
+	msg := &nats.Msg{Subject: subject, Data: body}
+	wait := publishBackoffMin
+	for attempt := 1; ; attempt++ {
+		actx, cancel := context.WithTimeout(ctx, publishAttemptTimeout)
+		_, err := js.PublishMsg(actx, msg, jetstream.WithMsgID(ev.ID))
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if publishErrPermanent(err) {
+			return Permanent(fmt.Errorf("pipeline: publish event %q (%s) to %s: %w", ev.ID, ev.Type, subject, err))
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("pipeline: publish event %q (%s) to %s: gave up after %d attempts: %w (last attempt: %w)", ev.ID, ev.Type, subject, attempt, ctx.Err(), err)
+		case <-t.C:
+		}
+		wait = min(2*wait, publishBackoffMax)
+	}
+}
+
+// publishErrPermanent tells publish failures that retrying cannot fix.
+func publishErrPermanent(err error) bool {
+	switch {
+	case errors.Is(err, nats.ErrConnectionClosed),
+		errors.Is(err, nats.ErrMaxPayload),
+		errors.Is(err, nats.ErrBadSubject),
+		errors.Is(err, jetstream.ErrInvalidSubject):
+		return true
+	}
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		// 400: the stream refuses this message (too large, bad header);
+		// 503 and other codes can pass.
+		return apiErr.Code == 400
+	}
+	return false
+}

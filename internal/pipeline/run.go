@@ -1,0 +1,536 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/eiamtriage/eiamtriage/internal/event"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+)
+
+// Defaults applied by Run to zero ConsumerConfig fields.
+const (
+	DefaultMaxDeliver      = 5
+	DefaultAckWait         = time.Minute
+	DefaultWorkers         = 4
+	DefaultShutdownGrace   = 10 * time.Second
+	DefaultPendingInterval = 15 * time.Second
+)
+
+// DefaultBackoff is the nak delay after the 1st, 2nd, 3rd and later failed
+// deliveries.
+var DefaultBackoff = []time.Duration{time.Second, 5 * time.Second, 30 * time.Second, 2 * time.Minute}
+
+// deadLetterTimeout bounds one dead-letter publish, retries included
+// (a variable for tests).
+var deadLetterTimeout = 10 * time.Second
+
+const (
+	settleTimeout = 5 * time.Second // confirmed ack, consumer creation
+	restartMin    = 100 * time.Millisecond
+	restartMax    = 10 * time.Second
+	termReasonMax = 256
+)
+
+// ConsumerConfig describes one stage's durable pull consumer and how Run
+// drives it.
+type ConsumerConfig struct {
+	// Stream to consume (required) and Durable consumer name (default:
+	// Stage). FilterSubject narrows the stream's subjects (empty: all).
+	Stream, Durable, FilterSubject string
+	// Stage names the stage in the dead-letter subject eiam.dead.<Stage>,
+	// metrics and logs (required; one subject token).
+	Stage string
+	// MaxDeliver is how many deliveries a temporarily failing message gets
+	// before it is dead-lettered (default DefaultMaxDeliver).
+	MaxDeliver int
+	// Backoff gives the nak delay after the n-th failed delivery
+	// (Backoff[n-1], the last entry for later ones). Default DefaultBackoff.
+	Backoff []time.Duration
+	// AckWait is how long the server waits for a settlement before it
+	// redelivers (default DefaultAckWait).
+	AckWait time.Duration
+	// MaxAckPending bounds delivered-but-unsettled messages, naks waiting
+	// out their delay included (0: server default, 1000).
+	MaxAckPending int
+	// Workers is how many handlers run at once (default DefaultWorkers).
+	Workers int
+	// HandlerTimeout bounds one handler call through its ctx (default 4/5
+	// of AckWait; must be below AckWait, so a slow handler's message is
+	// settled before the server redelivers it to another worker).
+	HandlerTimeout time.Duration
+	// ShutdownGrace is how long in-flight handlers may go on after Run's
+	// ctx ended before their ctx is cancelled (default
+	// DefaultShutdownGrace).
+	ShutdownGrace time.Duration
+	// PendingInterval is how often Run refreshes the consumer-lag gauge
+	// (default DefaultPendingInterval; only with Metrics).
+	PendingInterval time.Duration
+	// Status, when not nil, is kept up to date with whether the consumer
+	// is consuming (see Ready).
+	Status *Status
+	// Now stamps dead letters (default time.Now).
+	Now func() time.Time
+}
+
+func (c ConsumerConfig) withDefaults() ConsumerConfig {
+	if c.Durable == "" {
+		c.Durable = c.Stage
+	}
+	if c.MaxDeliver == 0 {
+		c.MaxDeliver = DefaultMaxDeliver
+	}
+	if len(c.Backoff) == 0 {
+		c.Backoff = DefaultBackoff
+	}
+	if c.AckWait == 0 {
+		c.AckWait = DefaultAckWait
+	}
+	if c.Workers == 0 {
+		c.Workers = DefaultWorkers
+	}
+	if c.HandlerTimeout == 0 {
+		c.HandlerTimeout = c.AckWait * 4 / 5
+	}
+	if c.ShutdownGrace == 0 {
+		c.ShutdownGrace = DefaultShutdownGrace
+	}
+	if c.PendingInterval == 0 {
+		c.PendingInterval = DefaultPendingInterval
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
+
+func (c ConsumerConfig) validate() error {
+	if c.Stream == "" {
+		return errors.New("pipeline: consumer config without stream; set the stream to consume")
+	}
+	if err := event.ValidToken(c.Stage); err != nil {
+		return fmt.Errorf("pipeline: consumer of stream %s: stage name: %w", c.Stream, err)
+	}
+	switch {
+	case c.MaxDeliver < 1:
+		return fmt.Errorf("pipeline: stage %s: max deliver %d: use 1 or more", c.Stage, c.MaxDeliver)
+	case c.Workers < 1:
+		return fmt.Errorf("pipeline: stage %s: %d workers: use 1 or more", c.Stage, c.Workers)
+	case c.AckWait < 0 || c.HandlerTimeout <= 0 || c.HandlerTimeout >= c.AckWait:
+		return fmt.Errorf("pipeline: stage %s: handler timeout %s must be positive and below ack wait %s", c.Stage, c.HandlerTimeout, c.AckWait)
+	case c.ShutdownGrace < 0 || c.PendingInterval < 0 || c.MaxAckPending < 0:
+		return fmt.Errorf("pipeline: stage %s: negative shutdown grace, pending interval or max ack pending", c.Stage)
+	}
+	for _, d := range c.Backoff {
+		if d < 0 {
+			return fmt.Errorf("pipeline: stage %s: negative backoff %s", c.Stage, d)
+		}
+	}
+	return nil
+}
+
+// Run consumes cfg.Stream through the durable pull consumer cfg.Durable,
+// creating or updating it (explicit ack, no inactivity threshold, unlimited
+// server-side deliveries: see the package documentation), and calls h for
+// each message with up to cfg.Workers calls at once. It settles every
+// message by the package's policy and is the only code that does.
+//
+// Run supervises the consumption: when it stops on its own (the consumer
+// was deleted, the connection closed for good) or cannot start (no stream
+// yet), Run recreates it with backoff until ctx ends, reporting through
+// cfg.Status.
+//
+// When ctx ends Run stops fetching, naks the messages it fetched but did not
+// start (they are redelivered at once to whoever consumes next), lets the
+// handlers in flight finish, settles their messages and returns nil. The
+// handlers' ctx is not cancelled with Run's: it lasts cfg.ShutdownGrace
+// more (and never more than cfg.HandlerTimeout per call). A message is
+// acked only after its handler returned nil. Run returns an error only for
+// an invalid cfg or a nil h; m may be nil (no metrics).
+func Run(ctx context.Context, js jetstream.JetStream, cfg ConsumerConfig, h Handler, log *zap.Logger, m *Metrics) error {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return err
+	}
+	if h == nil {
+		return fmt.Errorf("pipeline: stage %s: nil handler", cfg.Stage)
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	r := &runner{
+		js:  js,
+		cfg: cfg,
+		h:   h,
+		log: log.With(zap.String("stage", cfg.Stage), zap.String("stream", cfg.Stream), zap.String("consumer", cfg.Durable)),
+		m:   m,
+		ctx: ctx,
+	}
+	m.init(cfg.Stage)
+	return r.run()
+}
+
+type runner struct {
+	js  jetstream.JetStream
+	cfg ConsumerConfig
+	h   Handler
+	log *zap.Logger
+	m   *Metrics
+	ctx context.Context // Run's: its end starts the shutdown
+}
+
+func (r *runner) run() error {
+	// Handlers get a context that outlives r.ctx by the shutdown grace.
+	hctx, cancelHandlers := context.WithCancel(context.WithoutCancel(r.ctx))
+	defer cancelHandlers()
+
+	work := make(chan fetched)
+	stopping := make(chan struct{})
+	var workers sync.WaitGroup
+	for range r.cfg.Workers {
+		workers.Go(func() {
+			for {
+				select {
+				case f := <-work:
+					r.handle(hctx, f)
+				case <-stopping:
+					return
+				}
+			}
+		})
+	}
+
+	var lag sync.WaitGroup
+	if r.m != nil {
+		lag.Go(r.refreshPending)
+	}
+
+	// The consume callback runs on the NATS client's goroutine; the gate
+	// lets shutdown wait until no callback is still handing a message over.
+	var g gate
+	deliver := func(jm jetstream.Msg) {
+		if !g.enter() {
+			r.nakUnstarted(jm)
+			return
+		}
+		defer g.leave()
+		select {
+		case work <- fetched{jm: jm, at: time.Now()}:
+		case <-stopping:
+			r.nakUnstarted(jm)
+		}
+	}
+
+	r.supervise(deliver)
+
+	close(stopping)
+	g.close()
+	grace := time.AfterFunc(r.cfg.ShutdownGrace, func() {
+		r.log.Warn("shutdown grace period over; cancelling the handlers still running", zap.Duration("grace", r.cfg.ShutdownGrace))
+		cancelHandlers()
+	})
+	workers.Wait()
+	grace.Stop()
+	lag.Wait()
+	r.setStatus(false, errors.New("stopped"))
+	r.log.Info("consumer stopped")
+	return nil
+}
+
+// supervise creates the consumer and consumes until r.ctx ends, recreating
+// the consumption whenever it stops or fails to start.
+func (r *runner) supervise(deliver jetstream.MessageHandler) {
+	ccfg := jetstream.ConsumerConfig{
+		Durable:       r.cfg.Durable,
+		Description:   "eiamtriage stage " + r.cfg.Stage,
+		FilterSubject: r.cfg.FilterSubject,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       r.cfg.AckWait,
+		MaxDeliver:    -1, // Run counts deliveries and dead-letters itself.
+		MaxAckPending: r.cfg.MaxAckPending,
+	}
+	wait := restartMin
+	var lastErr string
+	for r.ctx.Err() == nil {
+		cc, err := r.start(ccfg, deliver)
+		if err != nil {
+			r.setStatus(false, err)
+			if err.Error() != lastErr {
+				r.log.Warn("consumer not running; retrying", zap.Error(err), zap.Duration("retry_in", wait))
+				lastErr = err.Error()
+			} else {
+				r.log.Debug("consumer still not running; retrying", zap.Error(err), zap.Duration("retry_in", wait))
+			}
+			sleep(r.ctx, wait)
+			wait = min(2*wait, restartMax)
+			continue
+		}
+		r.setStatus(true, nil)
+		r.log.Info("consumer running", zap.String("filter", r.cfg.FilterSubject), zap.Int("workers", r.cfg.Workers))
+		lastErr = ""
+		select {
+		case <-r.ctx.Done():
+			cc.Stop()
+			return
+		case <-cc.Closed():
+			err := errors.New("consumption stopped (consumer deleted or connection closed)")
+			r.setStatus(false, err)
+			r.log.Warn("consumption stopped; recreating the consumer", zap.Error(err), zap.Duration("retry_in", wait))
+			sleep(r.ctx, wait)
+			wait = min(2*wait, restartMax)
+		}
+	}
+}
+
+func (r *runner) start(ccfg jetstream.ConsumerConfig, deliver jetstream.MessageHandler) (jetstream.ConsumeContext, error) {
+	cctx, cancel := context.WithTimeout(r.ctx, settleTimeout)
+	defer cancel()
+	cons, err := r.js.CreateOrUpdateConsumer(cctx, r.cfg.Stream, ccfg)
+	if err != nil {
+		return nil, fmt.Errorf("pipeline: stage %s: create or update consumer %s on stream %s: %w", r.cfg.Stage, r.cfg.Durable, r.cfg.Stream, err)
+	}
+	if info := cons.CachedInfo(); info != nil {
+		r.m.setPending(r.cfg.Stage, info.NumPending)
+	}
+	cc, err := cons.Consume(deliver,
+		jetstream.PullMaxMessages(r.cfg.Workers),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			r.log.Warn("consume error", zap.Error(err))
+		}))
+	if err != nil {
+		return nil, fmt.Errorf("pipeline: stage %s: consume from consumer %s on stream %s: %w", r.cfg.Stage, r.cfg.Durable, r.cfg.Stream, err)
+	}
+	return cc, nil
+}
+
+func (r *runner) setStatus(running bool, err error) {
+	r.cfg.Status.set(r.cfg.Stage, running, err, r.cfg.Now())
+	r.m.setRunning(r.cfg.Stage, running)
+}
+
+// refreshPending keeps the consumer-lag gauge current until r.ctx ends.
+func (r *runner) refreshPending() {
+	t := time.NewTicker(r.cfg.PendingInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.ctx.Done():
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(r.ctx, settleTimeout)
+		c, err := r.js.Consumer(ctx, r.cfg.Stream, r.cfg.Durable)
+		cancel()
+		if err != nil {
+			r.log.Debug("refresh consumer lag", zap.Error(err))
+			continue
+		}
+		r.m.setPending(r.cfg.Stage, c.CachedInfo().NumPending)
+	}
+}
+
+// nakUnstarted hands back a message fetched while stopping.
+func (r *runner) nakUnstarted(jm jetstream.Msg) {
+	if err := jm.Nak(); err != nil {
+		r.log.Debug("nak of an unstarted message failed; it comes back after ack wait", zap.Error(err))
+	}
+}
+
+// fetched is a message handed to a worker, with when it reached the client.
+type fetched struct {
+	jm jetstream.Msg
+	at time.Time
+}
+
+// handle runs the handler on one message and settles it.
+func (r *runner) handle(hctx context.Context, f fetched) {
+	jm := f.jm
+	if time.Since(f.at) > r.cfg.AckWait/10 {
+		// It waited for a worker: restart the server's ack timer so the
+		// handler gets its full time before a redelivery.
+		_ = jm.InProgress()
+	}
+	meta, err := jm.Metadata()
+	if err != nil {
+		// Not a JetStream message: nothing can be settled, nothing to retry.
+		r.log.Error("message without JetStream metadata; terminating it", zap.String("subject", jm.Subject()), zap.Error(err))
+		_ = jm.Term()
+		return
+	}
+	m := Msg{
+		Subject:      jm.Subject(),
+		Data:         jm.Data(),
+		Headers:      jm.Headers(),
+		Stream:       meta.Stream,
+		Sequence:     meta.Sequence.Stream,
+		NumDelivered: meta.NumDelivered,
+		Timestamp:    meta.Timestamp,
+	}
+	log := r.log.With(zap.String("subject", m.Subject), zap.Uint64("stream_seq", m.Sequence), zap.Uint64("delivered", m.NumDelivered))
+
+	start := time.Now()
+	herr := r.call(hctx, m, log)
+	r.m.observe(r.cfg.Stage, time.Since(start))
+	r.settle(jm, m, herr, log)
+}
+
+// call runs the handler with its timeout, turning a panic into a permanent
+// error.
+func (r *runner) call(hctx context.Context, m Msg, log *zap.Logger) (err error) {
+	ctx, cancel := context.WithTimeout(hctx, r.cfg.HandlerTimeout)
+	defer cancel()
+	defer func() {
+		if p := recover(); p != nil {
+			log.Error("handler panicked", zap.Any("panic", p), zap.ByteString("stack", debug.Stack()))
+			err = Permanent(&panicError{value: p})
+		}
+	}()
+	return r.h(ctx, m)
+}
+
+// settle applies the policy: the one place that acks, naks and terms.
+func (r *runner) settle(jm jetstream.Msg, m Msg, herr error, log *zap.Logger) {
+	stage := r.cfg.Stage
+	switch {
+	case herr == nil:
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.ctx), settleTimeout)
+		defer cancel()
+		if err := jm.DoubleAck(ctx); err != nil {
+			log.Warn("ack not confirmed; the message may be redelivered", zap.Error(err))
+		} else {
+			log.Debug("acked")
+		}
+		r.m.outcome(stage, OutcomeAck)
+
+	case r.ctx.Err() != nil && !IsPermanent(herr):
+		// Shutting down: the failure may be ours (a cancelled ctx), so it
+		// neither spends a delivery on backoff nor dead-letters.
+		if err := jm.Nak(); err != nil {
+			log.Debug("nak failed; the message comes back after ack wait", zap.Error(err))
+		}
+		log.Info("handler failed during shutdown; message handed back", zap.Error(herr))
+		r.m.outcome(stage, OutcomeRetry)
+
+	case IsPermanent(herr) || m.NumDelivered >= uint64(r.cfg.MaxDeliver):
+		kind := ReasonMaxDeliver
+		switch {
+		case isPanic(herr):
+			kind = ReasonPanic
+		case IsPermanent(herr):
+			kind = ReasonPermanent
+		}
+		if err := r.deadLetter(m, herr); err != nil {
+			delay := r.backoff(m.NumDelivered)
+			log.Error("dead-letter publish failed; message nak'ed to try again", zap.Error(err), zap.NamedError("handler_error", herr), zap.Duration("delay", delay))
+			if nerr := jm.NakWithDelay(delay); nerr != nil {
+				log.Warn("nak failed; the message comes back after ack wait", zap.Error(nerr))
+			}
+			r.m.outcome(stage, OutcomeRetry)
+			return
+		}
+		if err := jm.TermWithReason(truncate(herr.Error(), termReasonMax)); err != nil {
+			log.Warn("term failed; the message comes back and its dead letter is de-duplicated", zap.Error(err))
+		}
+		log.Error("message dead-lettered", zap.String("reason_kind", kind), zap.String("dead_subject", event.DeadSubject(stage)), zap.Error(herr))
+		r.m.outcome(stage, OutcomeDead)
+		r.m.dead(stage, kind)
+
+	default:
+		delay := r.backoff(m.NumDelivered)
+		if err := jm.NakWithDelay(delay); err != nil {
+			log.Warn("nak failed; the message comes back after ack wait", zap.Error(err))
+		}
+		log.Warn("handler failed; will retry", zap.Error(herr), zap.Duration("delay", delay), zap.Int("max_deliver", r.cfg.MaxDeliver))
+		r.m.outcome(stage, OutcomeRetry)
+	}
+}
+
+// deadLetter publishes m's dead letter. Its event ID is derived from the
+// stage and the message's stream position, so a retried publish (after a
+// failed term, say) is de-duplicated.
+func (r *runner) deadLetter(m Msg, herr error) error {
+	now := r.cfg.Now()
+	dl := event.DeadLetter{
+		Stage:           r.cfg.Stage,
+		Reason:          herr.Error(),
+		Permanent:       IsPermanent(herr),
+		Deliveries:      m.NumDelivered,
+		OriginalSubject: m.Subject,
+		Headers:         m.Headers,
+		At:              now.UTC(),
+	}
+	dl.SetOriginal(m.Data)
+	id := fmt.Sprintf("dead.%s.%s.%d", r.cfg.Stage, m.Stream, m.Sequence)
+	ev, err := event.New(event.TypeDead, "eiamtriage/"+r.cfg.Stage, id, now, dl)
+	if err != nil {
+		return err
+	}
+	if orig, err := event.Parse(m.Data); err == nil {
+		ev.Subject = orig.ID
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.ctx), deadLetterTimeout)
+	defer cancel()
+	return Publish(ctx, r.js, event.DeadSubject(r.cfg.Stage), ev)
+}
+
+// backoff returns the nak delay after the n-th delivery failed.
+func (r *runner) backoff(n uint64) time.Duration {
+	b := r.cfg.Backoff
+	if n < 1 {
+		n = 1
+	}
+	if n > uint64(len(b)) {
+		return b[len(b)-1]
+	}
+	return b[n-1]
+}
+
+// gate counts callers inside a section and, once closed, admits none and
+// waits for those inside to leave.
+type gate struct {
+	mu     sync.Mutex
+	closed bool
+	inside sync.WaitGroup
+}
+
+func (g *gate) enter() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return false
+	}
+	g.inside.Add(1)
+	return true
+}
+
+func (g *gate) leave() { g.inside.Done() }
+
+func (g *gate) close() {
+	g.mu.Lock()
+	g.closed = true
+	g.mu.Unlock()
+	g.inside.Wait()
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "")
+}

@@ -1,0 +1,1353 @@
+#!/usr/bin/env python3
+"""Generate the eIAM mismatch-notice test fixtures of eiamtriage.
+
+Writes testdata/notices/*.eml and testdata/notices/golden.json. Python 3.11
+standard library only; deterministic (fixed seed, no clock), so running it twice
+gives byte-identical files.
+
+    python3 testdata/gen/gen_fixtures.py            # (re)write the fixtures
+    python3 testdata/gen/check_fixtures.py          # re-read them independently
+
+The wording follows docs/NOTICE.md sections 2-4 and the samples in shared/samples.
+Every fixture states the class it must get; the generator recomputes the class
+with a small reference implementation of section 4 and refuses to write a
+fixture whose stated class disagrees.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import html
+import json
+import quopri
+import random
+import re
+import sys
+import unicodedata
+from email.utils import format_datetime
+from html.entities import codepoint2name
+from pathlib import Path
+
+SEED = 20260315
+HERE = Path(__file__).resolve().parent
+OUT = HERE.parent / "notices"
+
+EIAM = "eIAM <noreply@eiam.admin.ch>"
+MAILBOX = "triage@be.ch"
+SERVICE = "eiamtriage@be.ch"
+
+PYCS = {"utf-8": "utf-8", "iso-8859-1": "latin-1", "windows-1252": "cp1252", "us-ascii": "ascii"}
+
+# ---------------------------------------------------------------- wording (spec section 2)
+
+W = {
+    "de": dict(
+        subject="eIAM: Abweichende Benutzerdaten",
+        greet="Guten Tag",
+        intro="Beim Onboarding wurden Abweichungen zwischen den im eIAM-Portal erfassten Daten "
+        "und den Daten des angemeldeten Benutzers festgestellt.",
+        close="Diese Nachricht wurde automatisch erstellt. Bitte antworten Sie nicht darauf.",
+        meta=("Profil-ID", "Anwendung", "Organisation", "Anmeldung am"),
+        attr="Attribut", exp="Im eIAM-Portal erfasst", act="Angemeldeter Benutzer",
+        g=["Vorname"], f=["Nachname", "Name"], e=["E-Mail", "E-Mail-Adresse"], x="Sprache",
+        lang={"de": "Deutsch", "fr": "Französisch", "it": "Italienisch", "en": "Englisch"},
+        orgs=["Kanton Bern", "Kanton Zürich", "Kanton Aargau", "Kanton St. Gallen",
+              "Kanton Basel-Stadt", "Kanton Graubünden", "Kanton Luzern"],
+    ),
+    "fr": dict(
+        subject="eIAM : Incohérence des données utilisateur",
+        greet="Bonjour",
+        intro="Lors de l'onboarding, une incohérence a été constatée entre les données saisies "
+        "dans le portail eIAM et les données de l'utilisateur connecté.",
+        close="Ce message a été généré automatiquement. Merci de ne pas y répondre.",
+        meta=("ID du profil", "Application", "Organisation", "Connexion le"),
+        attr="Attribut", exp="Saisi dans le portail eIAM", act="Utilisateur connecté",
+        g=["Prénom"], f=["Nom", "Nom de famille"], e=["E-mail", "Adresse e-mail", "Courriel"],
+        x="Langue",
+        lang={"de": "Allemand", "fr": "Français", "it": "Italien", "en": "Anglais"},
+        orgs=["Canton de Vaud", "Canton de Genève", "Canton de Neuchâtel", "Canton du Valais",
+              "Canton de Fribourg", "Canton du Jura"],
+    ),
+    "it": dict(
+        subject="eIAM: Dati utente non corrispondenti",
+        greet="Buongiorno",
+        intro="Durante l'onboarding sono state rilevate differenze tra i dati registrati nel "
+        "portale eIAM e i dati dell'utente connesso.",
+        close="Questo messaggio è stato generato automaticamente. Si prega di non rispondere.",
+        meta=("ID del profilo", "Applicazione", "Organizzazione", "Accesso il"),
+        attr="Attributo", exp="Registrato nel portale eIAM", act="Utente connesso",
+        g=["Nome"], f=["Cognome"], e=["E-mail", "Indirizzo e-mail"], x="Lingua",
+        lang={"de": "Tedesco", "fr": "Francese", "it": "Italiano", "en": "Inglese"},
+        orgs=["Cantone Ticino", "Cantone dei Grigioni"],
+    ),
+    "en": dict(
+        subject="eIAM: User data mismatch",
+        greet="Hello",
+        intro="During onboarding, differences were found between the data entered in the "
+        "eIAM portal and the data of the signed-in user.",
+        close="This message was generated automatically. Please do not reply.",
+        meta=("Profile ID", "Application", "Organisation", "Signed in at"),
+        attr="Attribute", exp="Entered in the eIAM portal", act="Signed-in user",
+        g=["First name", "Given name"], f=["Last name", "Family name", "Surname"],
+        e=["E-mail", "Email address"], x="Language",
+        lang={"de": "German", "fr": "French", "it": "Italian", "en": "English"},
+        orgs=["Canton of Zurich", "Canton of Bern", "Canton of Vaud", "Canton of Ticino"],
+    ),
+}
+
+SUPERUSERS = {
+    "martina": ("Martina Graf", "martina.graf@be.ch"),
+    "sara": ("Sara Bianchi", "sara.bianchi@ti.ch"),
+    "olivier": ("Olivier Roch", "olivier.roch@vd.ch"),
+    "nathalie": ("Nathalie Favre", "nathalie.favre@etat.ge.ch"),
+    "lukas": ("Lukas Gerber", "lukas.gerber@gef.be.ch"),
+    "reto": ("Reto Caduff", "reto.caduff@gr.ch"),
+}
+DEFAULT_SU = {"de": "martina", "fr": "olivier", "it": "sara", "en": "nathalie"}
+
+# ---------------------------------------------------------------- reference classifier (spec section 4)
+
+FREE_MAIL = set(
+    "gmail.com googlemail.com outlook.com hotmail.com hotmail.ch hotmail.fr hotmail.it live.com "
+    "msn.com yahoo.com yahoo.fr yahoo.de yahoo.it icloud.com me.com mac.com aol.com gmx.ch gmx.net "
+    "gmx.de gmx.at web.de t-online.de protonmail.com protonmail.ch proton.me libero.it orange.fr "
+    "free.fr laposte.net wanadoo.fr bluewin.ch sunrise.ch hispeed.ch bluemail.ch swissonline.ch "
+    "mail.com yandex.com tutanota.com".split()
+)
+WS = " \t\r\n\u00a0\u2007\u202f"
+
+
+def clean(v: str) -> str:
+    """A value as the golden file holds it: trimmed of white space and NBSP."""
+    return v.strip(WS)
+
+
+def fold_tokens(s: str) -> list[str]:
+    s = unicodedata.normalize("NFKC", s).casefold()
+    for ch in "-'\u2019.":
+        s = s.replace(ch, " ")
+    s = "".join(c for c in unicodedata.normalize("NFD", s) if not unicodedata.combining(c))
+    s = s.replace("ß", "ss")
+    out = []
+    for t in s.split():
+        t = t.replace("ae", "a").replace("oe", "o").replace("ue", "u")
+        out.append(t)
+    return out
+
+
+def dist(a: str, b: str) -> int:
+    """Optimal string alignment distance (Levenshtein plus adjacent transposition)."""
+    d = [[0] * (len(b) + 1) for _ in range(len(a) + 1)]
+    for i in range(len(a) + 1):
+        d[i][0] = i
+    for j in range(len(b) + 1):
+        d[0][j] = j
+    for i in range(1, len(a) + 1):
+        for j in range(1, len(b) + 1):
+            c = 0 if a[i - 1] == b[j - 1] else 1
+            d[i][j] = min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + c)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                d[i][j] = min(d[i][j], d[i - 2][j - 2] + 1)
+    return d[len(a)][len(b)]
+
+
+def tok_match(a: str, b: str) -> bool:
+    return a == b or (len(a) >= 5 and len(b) >= 5 and dist(a, b) == 1)
+
+
+def subseq(small: list[str], big: list[str]) -> bool:
+    it = iter(big)
+    return len(small) < len(big) and all(t in it for t in small)
+
+
+def name_verdict(exp, act) -> tuple[str, str]:
+    eg, ef = fold_tokens(exp[0]), fold_tokens(exp[1])
+    ag, af = fold_tokens(act[0]), fold_tokens(act[1])
+    if eg == ag and ef == af:
+        return "same", "equal"
+    if ef == af and (subseq(eg, ag) or subseq(ag, eg)):
+        return "same", "middle name"
+    if eg == ag and (subseq(ef, af) or subseq(af, ef)):
+        return "same", "double family name"
+    if eg == af and ef == ag:
+        return "same", "swapped"
+    e_all, a_all = eg + ["|"] + ef, ag + ["|"] + af
+    if len(e_all) == len(a_all):
+        diffs = [(x, y) for x, y in zip(e_all, a_all) if x != y]
+        if len(diffs) == 1 and "|" not in diffs[0] and tok_match(*diffs[0]):
+            return "same", "typo"
+    if not any(tok_match(x, y) for x in eg for y in ag):
+        return "different", "no given-name token matches"
+    return "partial", "given name matches, rest differs"
+
+
+def domain(addr: str) -> str:
+    return addr.rsplit("@", 1)[-1].lower()
+
+
+def same_domain(a: str, b: str) -> bool:
+    return a == b or a.endswith("." + b) or b.endswith("." + a)
+
+
+def classify(exp, act, unreadable=False) -> tuple[str, str]:
+    if unreadable:
+        return "review", "unreadable"
+    if any(v == "" for v in (*exp, *act)):
+        return "review", "missing value"
+    v, why = name_verdict(exp, act)
+    if v == "different":
+        return "wrong-person", why
+    if v == "partial":
+        return "review", why
+    if exp[2].lower() != act[2].lower():
+        if domain(act[2]) in FREE_MAIL:
+            return "private-email", why + ", private address"
+        if same_domain(domain(exp[2]), domain(act[2])):
+            return "negligible", why + ", same domain"
+        return "review", why + ", other domain"
+    return "negligible", why
+
+
+# ---------------------------------------------------------------- MIME helpers
+
+
+class Part:
+    def __init__(self, headers, body: bytes):
+        self.headers = headers
+        self.body = body
+
+    def bytes(self) -> bytes:
+        h = "".join(fold(k, v) for k, v in self.headers)
+        return h.encode("ascii") + b"\n" + self.body
+
+
+def fold(name: str, value: str, width: int = 76) -> str:
+    """Fold a header at spaces; value must be ASCII (encoded words already applied)."""
+    value.encode("ascii")
+    if "\n" in value:  # pre-folded
+        return f"{name}: {value}\n"
+    words = value.split(" ")
+    lines, cur = [], f"{name}:"
+    for w in words:
+        if len(cur) + 1 + len(w) > width and cur.strip() and not cur.endswith(":"):
+            lines.append(cur)
+            cur = " " + w
+        else:
+            cur = cur + " " + w
+    lines.append(cur)
+    return "\n".join(lines) + "\n"
+
+
+def q_encode_bytes(b: bytes) -> str:
+    out = []
+    for c in b:
+        ch = chr(c)
+        if ch.isascii() and (ch.isalnum() or ch in "!*+-/"):
+            out.append(ch)
+        elif c == 0x20:
+            out.append("_")
+        else:
+            out.append("=%02X" % c)
+    return "".join(out)
+
+
+def encoded_words(text: str, cs: str, enc: str) -> list[str]:
+    pre = f"=?{cs}?{enc}?"
+    words, cur = [], ""
+    for ch in text:
+        b = ch.encode(PYCS[cs])
+        if enc == "q":
+            piece = q_encode_bytes(b)
+            if len(pre) + len(cur) + len(piece) + 2 > 75:
+                words.append(cur)
+                cur = ""
+            cur += piece
+        else:
+            raw = base64.b64decode(cur) if cur else b""
+            if len(pre) + len(base64.b64encode(raw + b).decode()) + 2 > 75:
+                words.append(cur)
+                raw = b""
+            cur = base64.b64encode(raw + b).decode()
+    words.append(cur)
+    return [f"{pre}{w}?=" for w in words if w]
+
+
+def enc_header(s: str, style: str = "q") -> str:
+    """RFC 2047: 'q'/'b' encode runs of non-ASCII words (utf-8), 'qfull'/'bfull' the whole
+    value, 'latin1'/'cp1252' runs in that charset with Q, 'ascii' asserts no encoding needed."""
+    if style == "ascii":
+        s.encode("ascii")
+        return s
+    cs, enc, full = "utf-8", "q", False
+    if style == "b":
+        enc = "b"
+    elif style == "qfull":
+        full = True
+    elif style == "bfull":
+        enc, full = "b", True
+    elif style == "latin1":
+        cs = "iso-8859-1"
+    elif style == "cp1252":
+        cs = "windows-1252"
+    if full:
+        return " ".join(encoded_words(s, cs, enc))
+    toks = s.split(" ")
+    out, run = [], []
+
+    def flush():
+        if run:
+            out.extend(encoded_words(" ".join(run), cs, enc))
+            run.clear()
+
+    for t in toks:
+        if t.isascii():
+            flush()
+            out.append(t)
+        else:
+            run.append(t)
+    flush()
+    return " ".join(out)
+
+
+def leaf(ctype: str, text: str, cs: str, cte: str, flowed: str | None = None) -> Part:
+    params = f'{ctype}; charset="{cs}"'
+    if flowed:
+        params += "; format=flowed" + ("; delsp=yes" if flowed == "delsp" else "")
+    errors = "xmlcharrefreplace" if ctype == "text/html" else "strict"
+    data = text.encode(PYCS[cs], errors=errors)
+    if cte == "7bit":
+        assert all(c < 128 for c in data), f"7bit body has 8-bit data: {text[:60]!r}"
+        body = data
+    elif cte == "8bit":
+        body = data
+    elif cte == "quoted-printable":
+        body = quopri.encodestring(data)
+    elif cte == "base64":
+        body = base64.encodebytes(data.replace(b"\n", b"\r\n"))
+    else:
+        raise ValueError(cte)
+    return Part([("Content-Type", params), ("Content-Transfer-Encoding", cte)], body)
+
+
+def boundary(rng: random.Random) -> str:
+    return "===============" + str(rng.randrange(10**18, 10**19)) + "=="
+
+
+def multipart(sub: str, parts: list[Part], rng: random.Random, extra: str = "") -> Part:
+    b = boundary(rng)
+    body = b"\n"
+    for p in parts:
+        body += b"--" + b.encode() + b"\n" + p.bytes()
+        if not body.endswith(b"\n"):
+            body += b"\n"
+        body += b"\n"
+    body += b"--" + b.encode() + b"--\n"
+    return Part([("Content-Type", f'multipart/{sub};{extra} boundary="{b}"')], body)
+
+
+def rfc822(inner: bytes, disposition: str = "attachment") -> Part:
+    cte = "8bit" if any(c > 127 for c in inner) else "7bit"
+    hs = [("Content-Type", "message/rfc822"), ("Content-Transfer-Encoding", cte)]
+    if disposition:
+        hs.append(("Content-Disposition", disposition))
+    return Part(hs, inner)
+
+
+def message(headers: list[tuple[str, str]], part: Part) -> bytes:
+    hs = list(headers) + [("MIME-Version", "1.0")] + part.headers
+    return Part(hs, part.body).bytes()
+
+
+MSGID_N = [0]
+
+
+def msgid(rng: random.Random, dom: str) -> str:
+    MSGID_N[0] += 1
+    return f"<{179555737600 + MSGID_N[0] * 7919}.{rng.randrange(1000, 9999)}.{rng.getrandbits(60)}@{dom}>"
+
+
+def tz_for(d: dt.datetime) -> dt.timezone:
+    # Swiss summer time 2026: 29 March 01:00 UTC to 25 October 01:00 UTC.
+    summer = dt.datetime(2026, 3, 29, 3) <= d < dt.datetime(2026, 10, 25, 2)
+    return dt.timezone(dt.timedelta(hours=2 if summer else 1))
+
+
+def local(d: dt.datetime) -> dt.datetime:
+    return d.replace(tzinfo=tz_for(d))
+
+
+# ---------------------------------------------------------------- flowed text (RFC 3676)
+
+
+def flow(text: str, delsp: bool, width: int = 72, wrap_all: bool = False) -> str:
+    """Encode text as format=flowed: long lines get soft breaks (a trailing space, deleted
+    again on reading when delsp), lines starting with space, '>' or 'From ' are
+    space-stuffed, hard lines lose trailing spaces."""
+    out = []
+    for line in text.split("\n"):
+        line = line.rstrip(" ")
+        pieces = []
+        while len(line) > width and (wrap_all or " | " not in line):
+            if delsp:
+                cut = width - 10
+                pieces.append(line[:cut] + " ")
+                line = line[cut:]
+            else:
+                cut = line.rfind(" ", 0, width)
+                if cut <= 0:
+                    break
+                pieces.append(line[: cut + 1])
+                line = line[cut + 1:]
+        pieces.append(line)
+        for i, p in enumerate(pieces):
+            if p.startswith((" ", ">", "From ")):
+                p = " " + p
+            out.append(p)
+    return "\n".join(out)
+
+
+def unflow(text: str, delsp: bool) -> str:
+    lines, cur = [], None
+    for line in text.split("\n"):
+        if line.startswith(" "):
+            line = line[1:]
+        soft = line.endswith(" ") and line != "-- "
+        if soft and delsp:
+            line = line[:-1]
+        cur = line if cur is None else cur + line
+        if not soft:
+            lines.append(cur)
+            cur = None
+    if cur is not None:
+        lines.append(cur)
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- HTML helpers
+
+
+def ent(s: str, mode: str) -> str:
+    """Escape for HTML; mode decides how non-ASCII is written: raw, named, numeric, hex,
+    mixed (named where there is a name, else numeric)."""
+    s = html.escape(s, quote=False)
+    if mode == "raw":
+        return s.replace("\u00a0", "&nbsp;")
+    out = []
+    for ch in s:
+        cp = ord(ch)
+        if cp < 128:
+            out.append(ch)
+        elif ch == "\u00a0":
+            out.append("&nbsp;" if mode in ("named", "mixed") else "&#160;")
+        elif mode == "named" and cp in codepoint2name:
+            out.append(f"&{codepoint2name[cp]};")
+        elif mode == "hex":
+            out.append(f"&#x{cp:X};")
+        elif mode == "mixed" and cp in codepoint2name and ch in "äöüÄÖÜ":
+            out.append(f"&{codepoint2name[cp]};")
+        else:
+            out.append(f"&#{cp};")
+    return "".join(out)
+
+
+# ---------------------------------------------------------------- the notice
+
+ATTR = ("g", "f", "e")
+
+
+class Notice:
+    """One rendered notice: its texts and the golden values."""
+
+    def __init__(self, spec: dict, rng: random.Random):
+        self.s = spec
+        self.rng = rng
+        lang = spec["lang"]
+        self.w = w = W[lang]
+        self.lang = lang
+        self.exp, self.act = spec["exp"], spec["act"]
+        labels = spec.get("labels") or (w["g"][0], w["f"][0], w["e"][0])
+        self.labels = dict(zip(ATTR, labels))
+        self.order = spec.get("order", "gfe")
+        self.missing = set(spec.get("missing", ""))
+        self.pid = "-".join(
+            "".join(rng.choice("0123456789abcdef") for _ in range(n)) for n in (8, 4, 4, 4, 12))
+        self.org = spec.get("org") or rng.choice(w["orgs"])
+        self.app = spec.get("app", "SpiGes")
+        start = dt.datetime(2026, 1, 5, 7, 0)
+        d = start + dt.timedelta(days=rng.randrange(0, 330), minutes=rng.randrange(0, 12 * 60))
+        self.signed = local(d)
+        self.date = self.signed + dt.timedelta(seconds=rng.randrange(5, 90))
+        self.signed_raw = self.signed.strftime("%d.%m.%Y %H:%M")
+        su = SUPERUSERS[spec.get("su", DEFAULT_SU[lang])]
+        self.to = f"{su[0]} <{su[1]}>"
+        self.su = su
+        self.extra_attr = spec.get("extra_attr", [])  # (label, exp, act)
+        self.extra_meta = spec.get("extra_meta", [])  # (label, value)
+        self.unreadable = spec.get("unreadable")
+        name = spec.get("subject_name") or " ".join(
+            x for x in (clean(self.exp[0]), clean(self.exp[1])) if x)
+        dash = spec.get("dash", "\u2013")
+        self.subject = f"{w['subject']} {dash} {name}"
+        if spec.get("curly"):
+            self.intro = w["intro"].replace("'", "\u2019")
+        else:
+            self.intro = w["intro"]
+
+    # rows in display order: (key, label, expected raw, actual raw)
+    def rows(self):
+        out = []
+        for k in self.order:
+            if k in self.missing:
+                continue
+            i = ATTR.index(k)
+            out.append((k, self.labels[k], self.exp[i], self.act[i]))
+        for lab, ev, av in self.extra_attr:
+            out.append(("x", lab, ev, av))
+        return out
+
+    def meta_rows(self):
+        m = self.w["meta"]
+        rows = [(m[0], self.pid), (m[1], self.app), (m[2], self.org), (m[3], self.signed_raw)]
+        for x in self.extra_meta:  # (label, value[, position])
+            rows.insert(x[2] if len(x) > 2 else len(rows), (x[0], x[1]))
+        return rows
+
+    # --- text renderings
+    def text_table(self) -> str:
+        w = self.w
+        hdr = [w["attr"], w["exp"], w["act"]]
+        rows = [[lab, ev, av] for _, lab, ev, av in self.rows()]
+        if self.unreadable == "no-actual-column":
+            hdr = hdr[:2]
+            rows = [r[:2] for r in rows]
+        allr = [hdr] + rows
+        widths = [max(len(r[i]) for r in allr) for i in range(len(hdr))]
+        lines = []
+        for n, r in enumerate(allr):
+            cells = [r[i].ljust(widths[i]) for i in range(len(r))]
+            lines.append(" | ".join(cells).rstrip(" "))
+            if n == 0 and self.s.get("sep", True):
+                segs = ["-" * (widths[0] + 1)] + ["-" * (x + 2) for x in widths[1:-1]] + [
+                    "-" * (widths[-1] + 1)]
+                lines.append("+".join(segs))
+        return "\n".join(lines)
+
+    def blocks(self) -> str:
+        w = self.w
+        ind = self.s.get("indent", "")
+        sepr = self.s.get("block_sep", ": ")
+        out = []
+        sides = [(w["exp"], 2)] if self.unreadable == "no-actual-block" else [(w["exp"], 2), (w["act"], 3)]
+        for heading, col in sides:
+            out.append(heading + ":")
+            for row in self.rows():
+                v = row[col]
+                line = f"{ind}{row[1]}{sepr}{v}" if v != "" else f"{ind}{row[1]}{sepr.rstrip(' ')}"
+                out.append(line)
+            out.append("")
+        return "\n".join(out).rstrip("\n")
+
+    def text(self, layout: str) -> str:
+        w = self.w
+        parts = [w["greet"], self.intro, "\n".join(f"{k}: {v}" for k, v in self.meta_rows())]
+        if self.unreadable == "no-comparison":
+            pass
+        elif layout == "blocks":
+            parts.append(self.blocks())
+        else:
+            parts.append(self.text_table())
+        parts.append(w["close"])
+        return "\n\n".join(parts) + "\n"
+
+    # --- HTML rendering
+    def html_inner(self) -> str:
+        w = self.w
+        o = self.s.get("html", {})
+        m = o.get("ent", "raw")
+        E = lambda s: ent(s, m)  # noqa: E731
+        hmode = o.get("head", "th")
+        out = [f"<p>{E(w['greet'])}</p>", f"<p>{E(self.intro)}</p>"]
+        out.append("<p>" + "<br>".join(f"{E(k)}: {E(v)}" for k, v in self.meta_rows()) + "</p>")
+        if self.unreadable != "no-comparison":
+            tattr = ' border="1" cellpadding="4"' if not o.get("style") else \
+                ' style="border-collapse:collapse;font-family:Arial,sans-serif" cellspacing="0"'
+            out.append(f"<table{tattr}>")
+            heads = [w["attr"], w["exp"], w["act"]]
+            if self.unreadable == "no-actual-column":
+                heads = heads[:2]
+            if hmode == "th":
+                hr = "<tr>" + "".join(f"<th>{E(h)}</th>" for h in heads) + "</tr>"
+            else:
+                hr = "<tr>" + "".join(f"<td><b>{E(h)}</b></td>" for h in heads) + "</tr>"
+            if o.get("thead"):
+                out.append(f"<thead>{hr}</thead>")
+                out.append("<tbody>")
+            else:
+                out.append(hr)
+            for k, lab, ev, av in self.rows():
+                cells = [lab, ev, av]
+                if self.unreadable == "no-actual-column":
+                    cells = cells[:2]
+                tds = []
+                for i, c in enumerate(cells):
+                    inner = E(c)
+                    if i > 0 and k == "e" and o.get("mailto") and clean(c):
+                        inner = f'<a href="mailto:{html.escape(clean(c))}">{E(c)}</a>'
+                    if o.get("span") and i > 0:
+                        inner = f'<span style="font-family:Arial">{inner}</span>'
+                    tds.append(f"<td>{inner}</td>")
+                if o.get("multiline"):
+                    out.append("<tr>\n  " + "\n  ".join(tds) + "\n</tr>")
+                else:
+                    out.append("<tr>" + "".join(tds) + "</tr>")
+            if o.get("thead"):
+                out.append("</tbody>")
+            out.append("</table>")
+        out.append(f"<p><small>{E(w['close'])}</small></p>")
+        return "\n".join(out)
+
+    def html(self, cs: str) -> str:
+        meta = self.s.get("html", {}).get("meta", cs)
+        return (f'<html><head><meta charset="{meta}"></head><body>\n'
+                + self.html_inner() + "\n</body></html>\n")
+
+    # --- golden
+    def golden_values(self):
+        exp = {"given_name": "", "family_name": "", "email": ""}
+        act = dict(exp)
+        keys = {"g": "given_name", "f": "family_name", "e": "email"}
+        for k in ATTR:
+            if k in self.missing:
+                continue
+            i = ATTR.index(k)
+            exp[keys[k]] = clean(self.exp[i])
+            act[keys[k]] = clean(self.act[i])
+        return exp, act
+
+    def extra_rows(self):
+        out = []
+        base = set(self.w["meta"])
+        for k, v in self.meta_rows():
+            if k not in base:
+                out.append({"label": clean(k), "value": clean(v)})
+        for lab, ev, av in self.extra_attr:
+            out.append({"label": clean(lab), "expected": clean(ev), "actual": clean(av)})
+        return out
+
+
+# ---------------------------------------------------------------- forward wrappers
+
+DAYS = {
+    "de": ["Montag", "Dienstag", "Mittwoch", "Donnerstag", "Freitag", "Samstag", "Sonntag"],
+    "fr": ["lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche"],
+    "it": ["lunedì", "martedì", "mercoledì", "giovedì", "venerdì", "sabato", "domenica"],
+    "en": ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"],
+}
+MONTHS = {
+    "de": "Januar Februar März April Mai Juni Juli August September Oktober November Dezember".split(),
+    "fr": "janvier février mars avril mai juin juillet août septembre octobre novembre décembre".split(),
+    "it": "gennaio febbraio marzo aprile maggio giugno luglio agosto settembre ottobre novembre dicembre".split(),
+    "en": "January February March April May June July August September October November December".split(),
+}
+
+
+def outlook_date(lang: str, d: dt.datetime) -> str:
+    day, mon = DAYS[lang][d.weekday()], MONTHS[lang][d.month - 1]
+    if lang == "de":
+        return f"{day}, {d.day}. {mon} {d.year} {d:%H:%M}"
+    if lang == "fr":
+        return f"{day} {d.day} {mon} {d.year} {d:%H:%M}"
+    if lang == "it":
+        return f"{day} {d.day} {mon} {d.year} {d:%H:%M}"
+    h = d.hour % 12 or 12
+    return f"{day}, {mon} {d.day}, {d.year} {h}:{d:%M} {'AM' if d.hour < 12 else 'PM'}"
+
+
+def gmail_date(lang: str, d: dt.datetime) -> str:
+    if lang == "de":
+        return f"{DAYS['de'][d.weekday()][:2]}., {d.day}. {MONTHS['de'][d.month - 1]} {d.year} um {d:%H:%M} Uhr"
+    if lang == "fr":
+        return f"{DAYS['fr'][d.weekday()][:3]}. {d.day} {MONTHS['fr'][d.month - 1][:4].rstrip('.')}. {d.year} à {d:%H:%M}"
+    if lang == "it":
+        return f"{DAYS['it'][d.weekday()][:3]} {d.day} {MONTHS['it'][d.month - 1][:3]} {d.year} alle ore {d:%H:%M}"
+    h = d.hour % 12 or 12
+    return f"{DAYS['en'][d.weekday()][:3]}, {MONTHS['en'][d.month - 1][:3]} {d.day}, {d.year} at {h}:{d:%M} {'AM' if d.hour < 12 else 'PM'}"
+
+
+OUTLOOK_LABELS = {
+    "de": ("Von:", "Gesendet:", "An:", "Betreff:"),
+    "fr": ("De :", "Envoyé :", "À :", "Objet :"),
+    "it": ("Da:", "Inviato:", "A:", "Oggetto:"),
+    "en": ("From:", "Sent:", "To:", "Subject:"),
+}
+GMAIL = {
+    "de": ("---------- Weitergeleitete Nachricht ----------", "Von:", "Date:", "Subject:", "To:"),
+    "fr": ("---------- Message transféré ---------", "De :", "Date :", "Objet :", "À :"),
+    "it": ("---------- Messaggio inoltrato ---------", "Da:", "Date:", "Subject:", "To:"),
+    "en": ("---------- Forwarded message ---------", "From:", "Date:", "Subject:", "To:"),
+}
+FWD_TEXT = {
+    "de": "Hallo zusammen\n\nzur Triage weitergeleitet.\n\nFreundliche Grüsse\n{name}",
+    "fr": "Bonjour,\n\ntransmis pour triage.\n\nMeilleures salutations\n{name}",
+    "it": "Buongiorno,\n\ninoltro per il triage.\n\nCordiali saluti\n{name}",
+    "en": "Hi,\n\nforwarding this one for triage.\n\nBest regards\n{name}",
+}
+ATT_TEXT = {"de": "Siehe Anhang.", "fr": "Voir la pièce jointe.", "it": "Vedi allegato.",
+            "en": "See attachment."}
+
+
+def fwd_block_text(style: str, flang: str, sender: str, n: Notice) -> str:
+    to = n.to
+    if style == "outlook":
+        lv, ls, lt, lsub = OUTLOOK_LABELS[flang]
+        return ("________________________________\n"
+                f"{lv} {sender}\n{ls} {outlook_date(flang, n.date)}\n{lt} {to}\n{lsub} {n.subject}\n")
+    if style == "outlook-old":
+        lv, ls, lt, lsub = OUTLOOK_LABELS[flang]
+        mark = {"de": "-----Ursprüngliche Nachricht-----", "fr": "-----Message d'origine-----",
+                "it": "-----Messaggio originale-----", "en": "-----Original Message-----"}[flang]
+        addr = re.search(r"<(.*)>", sender).group(1)
+        name = sender.split("<")[0].strip()
+        return (f"{mark}\n{lv} {name} [mailto:{addr}]\n{ls} {outlook_date(flang, n.date)}\n"
+                f"{lt} {to}\n{lsub} {n.subject}\n")
+    mark, lf, ld, lsub, lt = GMAIL[flang]
+    return (f"{mark}\n{lf} {sender}\n{ld} {gmail_date(flang, n.date)}\n{lsub} {n.subject}\n"
+            f"{lt} <{n.su[1]}>\n")
+
+
+def fwd_block_html(style: str, flang: str, sender: str, n: Notice, m: str) -> str:
+    E = lambda s: ent(s, m)  # noqa: E731
+    to = n.to
+    if style in ("outlook", "outlook-old"):
+        lv, ls, lt, lsub = OUTLOOK_LABELS[flang]
+        return ('<div style="border:none;border-top:solid #E1E1E1 1.0pt;padding:3.0pt 0cm 0cm 0cm">\n'
+                f'<p class="MsoNormal"><b>{E(lv)}</b> {E(sender)}<br>\n<b>{E(ls)}</b> '
+                f"{E(outlook_date(flang, n.date))}<br>\n<b>{E(lt)}</b> {E(to)}<br>\n"
+                f"<b>{E(lsub)}</b> {E(n.subject)}</p>\n</div>\n")
+    if style == "outlook-plain-p":  # like sample 0006
+        lv, ls, lt, lsub = OUTLOOK_LABELS[flang]
+        return (f"<hr>\n<p>{E(lv)} {E(sender)}<br>{E(ls)} {E(outlook_date(flang, n.date))}<br>"
+                f"{E(lt)} {E(to)}<br>{E(lsub)} {E(n.subject)}</p>\n")
+    mark, lf, ld, lsub, lt = GMAIL[flang]
+    name, addr = re.match(r"(.*) <(.*)>", sender).groups()
+    return ('<div class="gmail_quote"><div dir="ltr" class="gmail_attr">'
+            f"{E(mark)}<br>{E(lf)} <strong class=\"gmail_sendername\" dir=\"auto\">{E(name)}</strong> "
+            f'<span dir="auto">&lt;<a href="mailto:{addr}">{addr}</a>&gt;</span><br>'
+            f"{E(ld)} {E(gmail_date(flang, n.date))}<br>{E(lsub)} {E(n.subject)}<br>"
+            f'{E(lt)} &lt;<a href="mailto:{n.su[1]}">{n.su[1]}</a>&gt;<br></div><br><br>\n')
+
+
+# ---------------------------------------------------------------- building one notice fixture
+
+
+def build_notice(spec: dict, rng: random.Random):
+    n = Notice(spec, rng)
+    layout = spec.get("layout", "text-table")  # layout of the text/plain rendering
+    mime = spec.get("mime", "plain")
+    cs, cte = spec.get("cs", "utf-8"), spec.get("cte", "8bit")
+    flowed = spec.get("flowed")
+    sender = spec.get("from", EIAM)
+    subj_style = spec.get("subj", "q")
+    deliv = spec.get("delivery", "direct")
+
+    def body_part(text_layout=layout, kind=mime, c=cs, t=cte, text_prefix="", html_wrap=None):
+        txt = text_prefix + n.text(text_layout)
+        if flowed:
+            txt = flow(txt, flowed == "delsp", wrap_all=spec.get("flow_rows", False))
+        parts = []
+        if kind in ("plain", "alt"):
+            parts.append(leaf("text/plain", txt, c, t, flowed))
+        if kind in ("html", "alt"):
+            h = html_wrap(n) if html_wrap else n.html(c)
+            parts.append(leaf("text/html", h, c, t))
+        return parts[0] if len(parts) == 1 else multipart("alternative", parts, rng)
+
+    inner_headers = [("From", sender), ("To", n.to), ("Subject", enc_header(n.subject, subj_style)),
+                     ("Date", format_datetime(n.date)), ("Message-ID", msgid(rng, "eiam.admin.ch"))]
+    inner_headers += spec.get("extra_headers", [])
+
+    if deliv == "direct":
+        raw = message(inner_headers, body_part())
+    elif deliv == "attached":
+        inner = message(inner_headers, body_part())
+        f = spec.get("fwd", {})
+        flang = f.get("lang", n.lang)
+        fname, faddr = SUPERUSERS[f.get("by", n.s.get("su", DEFAULT_SU[n.lang]))]
+        note = f.get("note", ATT_TEXT[flang])
+        if f.get("note_alt"):
+            first = multipart("alternative", [
+                leaf("text/plain", note + "\n", "utf-8", "quoted-printable"),
+                leaf("text/html", f"<html><body><p>{ent(note, 'named')}</p></body></html>\n",
+                     "utf-8", "quoted-printable")], rng)
+        else:
+            first = leaf("text/plain", note + "\n", "utf-8", "8bit" if not note.isascii() else "7bit")
+        disp = f.get("disposition", "attachment")
+        top = multipart("mixed", [first, rfc822(inner, disp)], rng)
+        fsub = f.get("prefix", "WG: ") + n.subject
+        d2 = n.date + dt.timedelta(minutes=rng.randrange(3, 600))
+        raw = message([("From", f"{fname} <{faddr}>"), ("To", MAILBOX),
+                       ("Subject", enc_header(fsub, f.get("subj", subj_style))),
+                       ("Date", format_datetime(d2)), ("Message-ID", msgid(rng, faddr.split("@")[1]))],
+                      top)
+    else:  # inline: outlook | outlook-old | gmail ; fmime plain|html|alt
+        f = spec.get("fwd", {})
+        style = f.get("style", "outlook")
+        flang = f.get("lang", n.lang)
+        fname, faddr = SUPERUSERS[f.get("by", n.s.get("su", DEFAULT_SU[n.lang]))]
+        note = f.get("note", FWD_TEXT[flang].format(name=fname))
+        quoted_from = spec.get("quoted_from", sender)
+        hm = spec.get("html", {}).get("ent", "raw")
+
+        prefix_txt = note + "\n\n" + fwd_block_text(style, flang, quoted_from, n) + "\n"
+
+        def wrap_html(nn: Notice, _c=cs):
+            hstyle = f.get("html_style", style)
+            if hstyle in ("outlook", "outlook-old"):
+                return (f'<html><head><meta http-equiv="Content-Type" content="text/html; charset={_c}">'
+                        '</head><body lang="DE-CH">\n<div class="WordSection1">\n'
+                        f'<p class="MsoNormal">{ent(note, hm).replace(chr(10), "<br>")}</p>\n'
+                        + fwd_block_html(hstyle, flang, quoted_from, nn, hm)
+                        + "<div>\n" + nn.html_inner() + "\n</div>\n</div>\n</body></html>\n")
+            if hstyle == "outlook-plain-p":
+                return (f'<html><head><meta charset="{_c}"></head><body>\n'
+                        f"<p>{ent(note, hm).replace(chr(10), '<br>')}</p>"
+                        + fwd_block_html(hstyle, flang, quoted_from, nn, hm)
+                        + "<blockquote>\n" + nn.html_inner() + "\n</blockquote></body></html>\n")
+            return ('<html><head><meta charset="' + _c + '"></head><body><div dir="ltr">'
+                    f"<div>{ent(note, hm).replace(chr(10), '<br>')}</div><br>"
+                    + fwd_block_html(hstyle, flang, quoted_from, nn, hm)
+                    + nn.html_inner() + "\n</div></div></body></html>\n")
+
+        part = body_part(text_prefix=prefix_txt, html_wrap=wrap_html)
+        fsub = f.get("prefix", "WG: ") + n.subject
+        d2 = n.date + dt.timedelta(minutes=rng.randrange(3, 600))
+        raw = message([("From", f"{fname} <{faddr}>"), ("To", MAILBOX),
+                       ("Subject", enc_header(fsub, f.get("subj", subj_style))),
+                       ("Date", format_datetime(d2)), ("Message-ID", msgid(rng, faddr.split("@")[1]))],
+                      part)
+    return n, raw
+
+
+def golden_for_notice(spec: dict, n: Notice) -> dict:
+    g: dict = {"class": spec["cls"]}
+    if spec["cls"] == "not-a-notice":
+        g["not_a_notice"] = spec["nan"]
+        g["covers"] = spec["covers"]
+        return g
+    deliv = spec.get("delivery", "direct")
+    g["language"] = n.lang
+    g["delivery"] = {"direct": "direct", "attached": "attached-forward"}.get(deliv, "inline-forward")
+    mime = spec.get("mime", "plain")
+    if not n.unreadable:
+        g["layout"] = "html-table" if mime in ("html", "alt") else spec.get("layout", "text-table")
+    g["profile_id"] = n.pid
+    g["application"] = n.app
+    g["organisation"] = n.org
+    g["signed_in_raw"] = n.signed_raw
+    if not n.unreadable:
+        exp, act = n.golden_values()
+        g["expected"], g["actual"] = exp, act
+        ex = n.extra_rows()
+        if ex:
+            g["extra_rows"] = ex
+    else:
+        g["unreadable"] = True
+    g["covers"] = spec["covers"]
+    return g
+
+
+# ---------------------------------------------------------------- fixture list
+
+FIX: list[dict] = []
+
+
+def N(name, cls, lang, exp, act, covers, **kw):
+    FIX.append(dict(kind="notice", name=name, cls=cls, lang=lang, exp=exp, act=act, covers=covers, **kw))
+
+
+def X(name, nan, covers, build):
+    FIX.append(dict(kind="other", name=name, cls="not-a-notice", nan=nan, covers=covers, build=build))
+
+
+NB = "\u00a0"
+
+# ---- German ----------------------------------------------------------------
+N("de-table-alt-identical-utf8-qp", "negligible", "de",
+  ("Jürg", "Gröbli", "jurg.groebli@be.ch"), ("Jürg", "Gröbli", "jurg.groebli@be.ch"),
+  "identical values; alt text+html table; utf-8 QP; Vorname/Nachname/E-Mail",
+  mime="alt", cs="utf-8", cte="quoted-printable")
+N("de-table-alt-diacritics-ue-iso8859-8bit", "negligible", "de",
+  ("Jürg", "Müller", "juerg.mueller@insel.ch"), ("Juerg", "Mueller", "juerg.mueller@insel.ch"),
+  "ü vs ue transcription in both names; Name = family name; E-Mail-Adresse; iso-8859-1 8bit",
+  mime="alt", cs="iso-8859-1", cte="8bit", labels=("Vorname", "Name", "E-Mail-Adresse"),
+  order="fge", html={"ent": "named", "meta": "utf-8"})
+N("de-table-text-diacritics-dropped-cp1252-qp", "negligible", "de",
+  ("Jürg", "Käser", "jurg.kaser@usz.ch"), ("Jurg", "Kaser", "jurg.kaser@usz.ch"),
+  "diacritics dropped (Jürg/Jurg, Käser/Kaser); text table with separator; windows-1252 QP",
+  cs="windows-1252", cte="quoted-printable", labels=("Vorname", "Nachname", "E-Mail-Adresse"))
+N("de-blocks-eszett-weiss-utf8-8bit", "negligible", "de",
+  ("Zoë", "Weiß", "zoe.weiss@zh.ch"), ("Zoe", "Weiss", "zoe.weiss@zh.ch"),
+  "ß/ss and ë/e; blocks indented two spaces; Name = family name; utf-8 8bit",
+  layout="blocks", labels=("Vorname", "Name", "E-Mail"), indent="  ", dash="-")
+N("de-blocks-case-upper-cp1252-base64", "negligible", "de",
+  ("Thomas", "Zürcher", "thomas.zuercher@bs.ch"), ("THOMAS", "ZÜRCHER", "thomas.zuercher@bs.ch"),
+  "upper-case signed-in name; blocks indented four spaces; windows-1252 base64",
+  layout="blocks", cs="windows-1252", cte="base64", labels=("Vorname", "Nachname", "E-Mail-Adresse"),
+  indent="    ")
+N("de-html-middle-added-nbsp-labels-utf8-qp", "negligible", "de",
+  ("Daniela", "Bühler", "daniela.buehler@kssg.ch"), ("Daniela Simone", "Bühler", "daniela.buehler@kssg.ch"),
+  "middle name added; html only; labels with trailing &nbsp;; header row in td/b cells",
+  mime="html", cte="quoted-printable", labels=("Vorname" + NB, "Nachname" + NB, "E-Mail" + NB),
+  html={"ent": "named", "head": "td"})
+N("de-blocks-middle-removed-odd-case-iso-qp", "negligible", "de",
+  ("Anna Maria", "Steiner", "anna.steiner@be.ch"), ("Anna", "Steiner", "anna.steiner@be.ch"),
+  "middle name removed; labels in odd case (VORNAME, nachname, E-MAIL); iso-8859-1 QP",
+  layout="blocks", cs="iso-8859-1", cte="quoted-printable", labels=("VORNAME", "nachname", "E-MAIL"),
+  dash="-", subj="latin1")
+N("de-table-alt-double-family-added-b64", "negligible", "de",
+  ("Laura", "Keller", "laura.keller@luks.ch"), ("Laura", "Keller-Steiner", "laura.keller@luks.ch"),
+  "double family name on the signed-in side (Keller vs Keller-Steiner); order e,f,g; utf-8 base64",
+  mime="alt", cte="base64", labels=("Vorname", "Name", "E-Mail-Adresse"), order="efg", subj="b")
+N("de-table-text-double-family-removed-flowed", "negligible", "de",
+  ("Sarah", "Bachmann-Roth", "sarah.bachmann@gef.be.ch"), ("Sarah", "Bachmann", "sarah.bachmann@gef.be.ch"),
+  "double family name entered, one part signed in; text/plain format=flowed (DelSp=no) wrapping intro and closing",
+  flowed="fixed", labels=("Vorname", "Nachname", "E-Mail"))
+N("de-html-swap-cp1252-8bit", "negligible", "de",
+  ("Reto", "Caduff", "reto.caduff@ksgr.ch"), ("Caduff", "Reto", "reto.caduff@ksgr.ch"),
+  "given and family name swapped; html only windows-1252 8bit; meta charset says utf-8 (as the samples)",
+  mime="html", cs="windows-1252", labels=("Vorname", "Name", "E-Mail"),
+  html={"meta": "utf-8", "thead": True})
+N("de-blocks-swap-private-gmail", "private-email", "de",
+  ("Stefan", "Lüthi", "stefan.luethi@be.ch"), ("Lüthi", "Stefan", "stefan.luethi@gmail.com"),
+  "swap plus private address (gmail.com): rule 4",
+  layout="blocks", cte="quoted-printable", labels=("Vorname", "Name", "E-Mail-Adresse"), order="egf")
+N("de-table-alt-typo-family-deletion", "negligible", "de",
+  ("Matthias", "Zimmermann", "matthias.zimmermann@zh.ch"), ("Matthias", "Zimmerman", "matthias.zimmermann@zh.ch"),
+  "typo (one deletion) in a family-name token of 10 letters",
+  mime="alt", cs="iso-8859-1", cte="quoted-printable", subj="qfull")
+N("de-blocks-typo-transposition-cp1252-8bit", "negligible", "de",
+  ("Christine", "Imhof", "christine.imhof@insel.ch"), ("Chrsitine", "Imhof", "christine.imhof@insel.ch"),
+  "transposition of adjacent letters in a given name (Christine/Chrsitine)",
+  layout="blocks", cs="windows-1252", labels=("Vorname", "Nachname", "E-Mail"), indent="\t")
+N("de-table-text-two-edit-family-review", "review", "de",
+  ("Nicole", "Schneider", "nicole.schneider@sg.ch"), ("Nicole", "Schnyder", "nicole.schneider@sg.ch"),
+  "family names two edits apart (Schneider/Schnyder): not a typo, same given name: partial -> review",
+  cte="base64", sep=False, labels=("Vorname", "Name", "E-Mail"))
+N("de-blocks-two-edit-given-wrong-person", "wrong-person", "de",
+  ("Beatrice", "Keller", "beatrice.keller@fr.ch"), ("Beatrix", "Keller", "beatrix.keller@fr.ch"),
+  "given names two edits apart (Beatrice/Beatrix): not a typo, no given token matches -> different",
+  layout="blocks", labels=("Vorname", "Nachname", "E-Mail-Adresse"))
+N("de-table-alt-anna-anja-wrong-person", "wrong-person", "de",
+  ("Anna", "Muster", "anna.muster@zh.ch"), ("Anja", "Muster", "anja.muster@zh.ch"),
+  "Anna/Anja: one letter in a 4-letter name is not a typo -> different given names, same family",
+  mime="alt", labels=("Vorname", "Nachname", "E-Mail"))
+N("de-blocks-anna-maria-anja-maria-review", "review", "de",
+  ("Anna Maria", "Muster", "anna.muster@zh.ch"), ("Anja Maria", "Muster", "anna.muster@zh.ch"),
+  "Anna Maria/Anja Maria: 'Maria' matches so not different; Anna/Anja not a typo so not same -> partial",
+  layout="blocks", labels=("Vorname", "Name", "E-Mail"))
+N("de-table-text-short-token-graf-graff-review", "review", "de",
+  ("Martin", "Graf", "martin.graf@bs.ch"), ("Martin", "Graff", "martin.graf@bs.ch"),
+  "Graf/Graff: one edit but token of 4 letters on one side is not a typo -> partial",
+  labels=("Vorname", "Nachname", "E-Mail-Adresse"), order="fge")
+N("de-html-wrong-same-family-mailto", "wrong-person", "de",
+  ("Lukas", "Brunner", "lukas.brunner@luks.ch"), ("Jonas", "Brunner", "jonas.brunner@luks.ch"),
+  "different given names, same family name; e-mail cells are mailto links",
+  mime="html", labels=("Vorname", "Nachname", "E-Mail-Adresse"), html={"mailto": True, "ent": "numeric"})
+N("de-blocks-review-name-change", "review", "de",
+  ("Beatrice", "Rossi", "beatrice.rossi@fr.ch"), ("Beatrice", "Keller", "beatrice.rossi@fr.ch"),
+  "same given name, wholly different family name (name change?) -> partial -> review",
+  layout="blocks", cs="windows-1252", labels=("Vorname", "Nachname", "E-Mail-Adresse"))
+N("de-table-alt-private-bluewin", "private-email", "de",
+  ("Daniel", "Roth", "daniel.roth@insel.ch"), ("Daniel", "Roth", "daniel.roth@bluewin.ch"),
+  "exact name, private address at bluewin.ch", mime="alt", cte="quoted-printable",
+  labels=("Vorname", "Name", "E-Mail"), html={"style": True})
+N("de-blocks-private-gmx-ch", "private-email", "de",
+  ("Céline", "Käser", "celine.kaeser@be.ch"), ("Céline", "Käser", "celine.kaeser@gmx.ch"),
+  "private address at gmx.ch; blocks with 'Label :  value' extra spaces before the colon",
+  layout="blocks", cs="iso-8859-1", labels=("Vorname  ", "Nachname ", "E-Mail-Adresse   "), subj="latin1",
+  dash="-")
+N("de-table-text-private-web-de", "private-email", "de",
+  ("Patrick", "Wyss", "patrick.wyss@ag.ch"), ("Patrick", "Wyss", "pwyss84@web.de"),
+  "private address at web.de; text table with trailing-colon labels",
+  cs="windows-1252", cte="8bit", labels=("Vorname:", "Nachname:", "E-Mail:"))
+N("de-html-subdomain-negligible", "negligible", "de",
+  ("Lukas", "Meier", "lukas.meier@be.ch"), ("Lukas", "Meier", "lukas.meier@gef.be.ch"),
+  "signed-in address in a subdomain of the entered one (gef.be.ch vs be.ch) -> rule 5",
+  mime="html", cs="iso-8859-1", cte="quoted-printable", html={"ent": "named", "multiline": True})
+N("de-table-alt-other-domain-review", "review", "de",
+  ("Andrea", "Fontana", "andrea.fontana@insel.ch"), ("Andrea", "Fontana", "andrea.fontana@unibe.ch"),
+  "other non-private domain (insel.ch vs unibe.ch) -> rule 6", mime="alt",
+  labels=("Vorname", "Nachname", "E-Mail-Adresse"))
+N("de-blocks-email-case-negligible", "negligible", "de",
+  ("Sandra", "Hofer", "sandra.hofer@bern.ch"), ("Sandra", "Hofer", "Sandra.Hofer@Bern.CH"),
+  "addresses differ only in letter case -> equal -> rule 7; 7bit", layout="blocks", cte="7bit",
+  labels=("Vorname", "Name", "E-Mail"), org="Kanton Bern")
+N("de-table-alt-wrong-person-private-gmail", "wrong-person", "de",
+  ("Peter", "Gerber", "peter.gerber@be.ch"), ("Marco", "Rossi", "marco.rossi@gmail.com"),
+  "another person with a private address: rule 2 before rule 4", mime="alt", cs="windows-1252",
+  cte="quoted-printable", labels=("Vorname", "Name", "E-Mail-Adresse"))
+N("de-table-text-empty-actual-family-review", "review", "de",
+  ("Céline", "Bonvin", "celine.bonvin@insel.ch"), ("Céline", "", "celine.bonvin@insel.ch"),
+  "empty actual family-name cell in a text table -> rule 1", labels=("Vorname", "Nachname", "E-Mail"))
+N("de-html-nbsp-only-email-review", "review", "de",
+  ("Marc", "Aebischer", "marc.aebischer@fr.ch"), ("Marc", "Aebischer", NB),
+  "actual e-mail cell holds only &nbsp; -> empty -> rule 1", mime="html", html={"ent": "named"})
+N("de-blocks-missing-email-row-review", "review", "de",
+  ("Ursula", "Schmid", "ursula.schmid@lu.ch"), ("Ursula", "Schmid", "ursula.schmid@lu.ch"),
+  "E-Mail rows missing entirely on both sides -> rule 1", layout="blocks", missing="e")
+N("de-table-alt-private-exact-sprache-referenz", "private-email", "de",
+  ("Fabian", "Lehmann", "fabian.lehmann@zh.ch"), ("Fabian", "Lehmann", "fabian.lehmann@hotmail.ch"),
+  "private hotmail.ch; extra attribute row Sprache and unknown metadata row Referenz kept",
+  mime="alt", cte="quoted-printable", extra_attr=[("Sprache", "Deutsch", "Deutsch")],
+  extra_meta=[("Referenz", "X-1")])
+N("de-unreadable-no-comparison", "review", "de",
+  ("Monika", "Frei", "monika.frei@so.ch"), ("Monika", "Frei", "monika.frei@so.ch"),
+  "eIAM sender and notice subject but no comparison at all in the body -> unreadable",
+  unreadable="no-comparison")
+N("de-blocks-review-partial-beats-private", "review", "de",
+  ("Simone", "Baumann", "simone.baumann@gr.ch"), ("Simone", "Kunz", "simone.kunz@gmail.com"),
+  "same given name, other family name and a private address: partial (rule 3) before private (rule 4)",
+  layout="blocks", labels=("Vorname", "Name", "E-Mail-Adresse"))
+N("de-table-text-private-both-gmail-different", "private-email", "de",
+  ("Heidi", "Huber", "heidi.huber@gmail.com"), ("Heidi", "Huber", "h.huber@gmail.com"),
+  "entered and signed-in addresses both at gmail.com but different: rule 4 comes before rule 5",
+  labels=("Vorname", "Nachname", "E-Mail-Adresse"))
+N("de-blocks-equal-private-address-negligible", "negligible", "de",
+  ("Ruth Elisabeth", "Zbinden", "ruth.zbinden@bluewin.ch"), ("Ruth", "Zbinden", "ruth.zbinden@bluewin.ch"),
+  "entered address is already private and equal to the signed-in one: addresses do not differ -> rule 7",
+  layout="blocks")
+N("de-html-empty-expected-given-review", "review", "de",
+  ("", "Brand", "p.brand@bs.ch"), ("Pascal", "Brand", "p.brand@bs.ch"),
+  "empty entered given-name cell (<td></td>) -> rule 1", mime="html",
+  subject_name="Pascal Brand")
+N("de-blocks-spaces-only-value-review", "review", "de",
+  ("Yvonne", "Kälin", "yvonne.kaelin@sz.ch"), ("   ", "Kälin", "yvonne.kaelin@sz.ch"),
+  "actual given name holds only spaces in a blocks line -> empty -> rule 1", layout="blocks",
+  cte="quoted-printable")
+N("de-blocks-private-sunrise-nbsp-value", "private-email", "de",
+  ("Urs", "Brügger", "urs.bruegger@be.ch"), ("Urs", "Brügger", NB + "urs.bruegger@sunrise.ch" + NB),
+  "value padded with NBSP (trimmed); private sunrise.ch", layout="blocks", cs="iso-8859-1",
+  cte="base64", subj="latin1", dash="-")
+N("de-table-alt-trusted-sender-upper-case", "negligible", "de",
+  ("Nadine", "Gisler", "nadine.gisler@ur.ch"), ("Nadine", "Gisler", "nadine.gisler@ur.ch"),
+  "From address of eIAM in other letter case (NoReply@EIAM.Admin.CH) is still trusted",
+  mime="alt", **{"from": '"eIAM - Federal IAM" <NoReply@EIAM.Admin.CH>'})
+N("de-table-text-bare-from-address", "private-email", "de",
+  ("Jan", "Vogel", "jan.vogel@bl.ch"), ("Jan", "Vogel", "jan.vogel@gmx.net"),
+  "From header without display name (noreply@eiam.admin.ch); private gmx.net",
+  cte="7bit", sep=False, org="Kanton Basel-Landschaft", dash="-", **{"from": "noreply@eiam.admin.ch"})
+
+# German forwards
+N("de-fwd-outlook-text-table-wg-private-yahoo-de", "private-email", "de",
+  ("Michael", "Schürch", "michael.schuerch@be.ch"), ("Michael", "Schürch", "m.schuerch@yahoo.de"),
+  "inline Outlook forward (text), Von:/Gesendet:/An:/Betreff:, subject 'WG: '; private yahoo.de",
+  delivery="inline", fwd={"style": "outlook", "prefix": "WG: "}, cte="quoted-printable")
+N("de-fwd-outlook-html-aw-wg-stacked-middle", "negligible", "de",
+  ("Hans Peter", "Gasser", "hanspeter.gasser@insel.ch"), ("Hans", "Gasser", "hanspeter.gasser@insel.ch"),
+  "inline Outlook forward (html, <b>Von:</b> ...), stacked prefixes 'WG: AW: '; middle name removed",
+  delivery="inline", mime="html", fwd={"style": "outlook", "prefix": "WG: AW: "}, cs="windows-1252",
+  cte="quoted-printable", html={"ent": "named"})
+N("de-fwd-outlook-text-blocks-wrong-person", "wrong-person", "de",
+  ("Barbara", "Kunz", "barbara.kunz@lu.ch"), ("Werner", "Kunz", "wkunz@bluewin.ch"),
+  "inline Outlook forward (text) of a blocks notice; wrong person with private address",
+  delivery="inline", layout="blocks", fwd={"style": "outlook", "prefix": "WG: ", "by": "lukas"},
+  indent="  ")
+N("de-fwd-outlook-old-mailto-review", "review", "de",
+  ("Silvia", "Meyer", "silvia.meyer@bs.ch"), ("Silvia", "Meier-Frey", "silvia.meyer@bs.ch"),
+  "older Outlook forward '-----Ursprüngliche Nachricht-----' with 'Von: eIAM [mailto:...]'; family Meyer vs Meier-Frey (meyer is not a part of meier frey) -> partial",
+  delivery="inline", fwd={"style": "outlook-old", "prefix": "wg: "}, cs="iso-8859-1", subj="latin1",
+  dash="-")
+N("de-fwd-gmail-text-weitergeleitete-typo", "negligible", "de",
+  ("Katharina", "Widmer", "katharina.widmer@sg.ch"), ("Katharina", "Widmr", "katharina.widmer@sg.ch"),
+  "inline Gmail forward (text) '---------- Weitergeleitete Nachricht ----------'; typo in 6-letter family name",
+  delivery="inline", fwd={"style": "gmail", "prefix": "Fwd: "}, layout="text-table")
+N("de-fwd-gmail-html-diacritics", "negligible", "de",
+  ("Jörg", "Schläfli", "joerg.schlaefli@so.ch"), ("Joerg", "Schlaefli", "joerg.schlaefli@so.ch"),
+  "inline Gmail forward (html, gmail_attr block with mailto links); ö/oe ä/ae",
+  delivery="inline", mime="html", fwd={"style": "gmail", "prefix": "AW: "}, html={"ent": "mixed"})
+N("de-fwd-attached-blocks-name-change", "review", "de",
+  ("Beatrice", "Rossi", "beatrice.rossi@fr.ch"), ("Beatrice", "Keller", "beatrice.rossi@fr.ch"),
+  "attached forward (message/rfc822) of a blocks notice, windows-1252 8bit inner (like sample 0005)",
+  delivery="attached", layout="blocks", cs="windows-1252", indent="    ", fwd={"prefix": "WG: ", "by": "sara"})
+N("de-fwd-attached-table-alt-swap-fw", "negligible", "de",
+  ("Remo", "Bieri", "remo.bieri@ne.ch"), ("Bieri", "Remo", "remo.bieri@ne.ch"),
+  "attached forward with 'FW: ', forwarder text multipart/alternative; inner alt table QP",
+  delivery="attached", mime="alt", cte="quoted-printable", fwd={"prefix": "FW: ", "note_alt": True})
+
+# ---- French -----------------------------------------------------------------
+N("fr-table-alt-identical-utf8-8bit", "negligible", "fr",
+  ("Chloé", "Favre", "chloe.favre@vd.ch"), ("Chloé", "Favre", "chloe.favre@vd.ch"),
+  "identical; Prénom/Nom/E-mail (Nom = family name); utf-8 8bit",
+  mime="alt", labels=("Prénom", "Nom", "E-mail"), html={"ent": "numeric"})
+N("fr-table-text-curly-apostrophe-cp1252-8bit", "negligible", "fr",
+  ("François", "Rochat", "francois.rochat@hcuge.ch"), ("Francois", "Rochat", "francois.rochat@hcuge.ch"),
+  "windows-1252 8bit with ’ (0x92) in the intro; ç/c; Nom de famille and Courriel",
+  cs="windows-1252", curly=True, labels=("Prénom", "Nom de famille", "Courriel"), subj="cp1252")
+N("fr-blocks-adresse-email-iso-qp", "negligible", "fr",
+  ("Élodie", "Girard", "elodie.girard@chuv.ch"), ("Elodie", "GIRARD", "elodie.girard@chuv.ch"),
+  "É/E and case; blocks with tab indent; Adresse e-mail; iso-8859-1 QP",
+  layout="blocks", cs="iso-8859-1", cte="quoted-printable", indent="\t",
+  labels=("Prénom", "Nom de famille", "Adresse e-mail"), subj="latin1", dash="-")
+N("fr-blocks-nom-trap-swap", "negligible", "fr",
+  ("Noémie", "Chappuis", "noemie.chappuis@ne.ch"), ("Chappuis", "Noémie", "noemie.chappuis@ne.ch"),
+  "swap with the French 'Nom' label (family name) in blocks; Courriel",
+  layout="blocks", labels=("Prénom", "Nom", "Courriel"), order="fge")
+N("fr-html-nom-trap-wrong-person", "wrong-person", "fr",
+  ("Maëlle", "Perrin", "maelle.perrin@vs.ch"), ("Julie", "Perrin", "julie.perrin@vs.ch"),
+  "French 'Nom' is the family name: Perrin equal, Maëlle/Julie differ -> wrong-person; html entities",
+  mime="html", labels=("Nom", "Prénom", "E-mail"), order="fge", html={"ent": "named"})
+N("fr-table-alt-private-orange", "private-email", "fr",
+  ("Mathieu", "Berset", "mathieu.berset@fr.ch"), ("Mathieu", "Berset", "mathieu.berset@orange.fr"),
+  "private orange.fr; Adresse e-mail; alt base64", mime="alt", cte="base64",
+  labels=("Prénom", "Nom de famille", "Adresse e-mail"), subj="bfull")
+N("fr-blocks-private-yahoo-fr-nbsp-labels", "private-email", "fr",
+  ("Aurélie", "Monnier", "aurelie.monnier@vd.ch"), ("Aurélie", "Monnier", "aurelie.monnier@yahoo.fr"),
+  "private yahoo.fr; French typography 'Prénom\u00a0: Aurélie' (NBSP before the colon)",
+  layout="blocks", labels=("Prénom" + NB, "Nom" + NB, "E-mail" + NB))
+N("fr-table-text-private-laposte", "private-email", "fr",
+  ("Sébastien", "Roulin", "sebastien.roulin@h-fr.ch"), ("Sébastien", "Roulin", "seb.roulin@laposte.net"),
+  "private laposte.net; Nom label in text table", labels=("Prénom", "Nom", "Adresse e-mail"),
+  cte="quoted-printable", order="egf")
+N("fr-html-other-domain-review", "review", "fr",
+  ("Camille", "Jaquet", "camille.jaquet@chuv.ch"), ("Camille", "Jaquet", "camille.jaquet@unil.ch"),
+  "other non-private domain (chuv.ch vs unil.ch) -> review", mime="html", cs="iso-8859-1",
+  cte="8bit", labels=("Prénom", "Nom", "Courriel"), html={"thead": True, "ent": "hex"})
+N("fr-table-alt-double-family-removed", "negligible", "fr",
+  ("Sophie", "Dubois-Rochat", "sophie.dubois@hcuge.ch"), ("Sophie", "Dubois", "sophie.dubois@hcuge.ch"),
+  "double family name entered, one part signed in", mime="alt", cs="windows-1252", cte="8bit",
+  labels=("Prénom", "Nom de famille", "E-mail"), curly=True)
+N("fr-table-text-spaces-email-review", "review", "fr",
+  ("Nathan", "Schaller", "nathan.schaller@ne.ch"), ("Nathan", "Schaller", "   "),
+  "actual e-mail cell only spaces in a text table -> empty -> review", labels=("Prénom", "Nom", "E-mail"))
+N("fr-blocks-langue-differs-negligible", "negligible", "fr",
+  ("Gaëlle", "Pittet", "gaelle.pittet@vd.ch"), ("Gaelle", "Pittet", "gaelle.pittet@vd.ch"),
+  "extra attribute row Langue with different values (Français/Allemand) never changes the class",
+  layout="blocks", labels=("Prénom", "Nom de famille", "Courriel"),
+  extra_attr=[("Langue", "Français", "Allemand")], indent="  ")
+N("fr-html-typo-given-substitution", "negligible", "fr",
+  ("Laurence", "Bovet", "laurence.bovet@jura.ch"), ("Laurance", "Bovet", "laurence.bovet@jura.ch"),
+  "typo (substitution) in an 8-letter given name", mime="html", cte="base64",
+  labels=("Prénom", "Nom", "Adresse e-mail"), html={"ent": "numeric", "head": "td"})
+N("fr-unreadable-no-actual-column", "review", "fr",
+  ("Léa", "Rey", "lea.rey@vs.ch"), ("Léa", "Rey", "lea.rey@vs.ch"),
+  "html table without the signed-in column -> unreadable", mime="html",
+  unreadable="no-actual-column", labels=("Prénom", "Nom", "E-mail"))
+N("fr-blocks-wrong-person-same-family-flowed-delsp", "wrong-person", "fr",
+  ("Julien", "Cuennet", "julien.cuennet@fr.ch"), ("Maxime", "Cuennet", "maxime.cuennet@fr.ch"),
+  "wrong person, same family; format=flowed DelSp=yes (soft breaks inside words) with space-stuffed indented lines",
+  layout="blocks", flowed="delsp", indent=" ", labels=("Prénom", "Nom", "E-mail"))
+N("fr-table-text-flowed-long-row", "private-email", "fr",
+  ("Marie-Christine", "Vuilleumier", "marie-christine.vuilleumier@etat.ge.ch"),
+  ("Marie-Christine", "Vuilleumier", "marie-christine.vuilleumier.perso@hotmail.fr"),
+  "format=flowed (DelSp=no) where the long e-mail row of the text table is soft-wrapped; private hotmail.fr",
+  flowed="fixed", flow_rows=True, labels=("Prénom", "Nom de famille", "Courriel"))
+N("fr-table-alt-private-free-fr-swap", "private-email", "fr",
+  ("Olivier", "Zufferey", "olivier.zufferey@hopitalvs.ch"), ("Zufferey", "Olivier", "ozufferey@free.fr"),
+  "swap plus private free.fr", mime="alt", labels=("Prénom", "Nom", "Adresse e-mail"))
+N("fr-blocks-missing-given-row-review", "review", "fr",
+  ("Lucie", "Droz", "lucie.droz@ne.ch"), ("Lucie", "Droz", "lucie.droz@ne.ch"),
+  "Prénom rows missing entirely -> review", layout="blocks", missing="g",
+  labels=("Prénom", "Nom de famille", "E-mail"))
+N("fr-html-eszett-case-negligible", "negligible", "fr",
+  ("Zoë", "Weiß", "zoe.weiss@hcuge.ch"), ("ZOE", "WEISS", "zoe.weiss@hcuge.ch"),
+  "ß/SS and ë in French html (&euml; &szlig;)", mime="html", cte="7bit",
+  labels=("Prénom", "Nom de famille", "Courriel"), html={"ent": "named"}, subj="qfull")
+
+# French forwards
+N("fr-fwd-outlook-text-tr-private-gmail", "private-email", "fr",
+  ("Chloé", "Meylan", "chloe.meylan@vd.ch"), ("Chloé", "Meylan", "chloe.meylan@gmail.com"),
+  "inline Outlook forward (text) De :/Envoyé :/À :/Objet :, 'TR: ' prefix",
+  delivery="inline", fwd={"style": "outlook", "prefix": "TR: "}, cte="quoted-printable",
+  labels=("Prénom", "Nom", "Adresse e-mail"))
+N("fr-fwd-outlook-html-tr-space-colon", "negligible", "fr",
+  ("Amélie", "Rochat", "amelie.rochat@chuv.ch"), ("Amelie", "Rochat", "amelie.rochat@chuv.ch"),
+  "inline Outlook forward (html) with French spacing 'TR : ' prefix",
+  delivery="inline", mime="html", fwd={"style": "outlook", "prefix": "TR : "}, cs="iso-8859-1",
+  cte="base64", html={"ent": "named"}, labels=("Prénom", "Nom de famille", "Courriel"), subj="latin1",
+  dash="-")
+N("fr-fwd-gmail-text-message-transfere-review", "review", "fr",
+  ("Inès", "Morel", "ines.morel@ge.ch"), ("Inès", "Morel", "ines.morel@hug.ch"),
+  "inline Gmail forward (text) '---------- Message transféré ---------'; other domain -> review",
+  delivery="inline", fwd={"style": "gmail", "prefix": "Fwd: "}, labels=("Prénom", "Nom", "Courriel"))
+N("fr-fwd-gmail-html-base64-identical", "negligible", "fr",
+  ("Chloé", "Meier", "chloe.meier@lu.ch"), ("Chloé", "Meier", "chloe.meier@lu.ch"),
+  "inline Gmail forward (html, base64 iso-8859-1, like sample 0022)",
+  delivery="inline", mime="html", fwd={"style": "gmail", "prefix": "TR: "}, cs="iso-8859-1",
+  cte="base64", labels=("Prénom", "Nom de famille", "Courriel"), html={"ent": "mixed"})
+N("fr-fwd-attached-b64-html-inner-wrong", "wrong-person", "fr",
+  ("Valérie", "Tschopp", "valerie.tschopp@hopitalvs.ch"), ("Damien", "Tschopp", "damien.tschopp@bluewin.ch"),
+  "attached forward whose inner notice is text/html base64; wrong person + private",
+  delivery="attached", mime="html", cte="base64", labels=("Prénom", "Nom", "E-mail"),
+  fwd={"prefix": "TR: ", "by": "olivier"})
+N("fr-fwd-outlook-text-german-forwarder", "private-email", "fr",
+  ("Yannick", "Berthoud", "yannick.berthoud@be.ch"), ("Yannick", "Berthoud", "yannick.berthoud@icloud.com"),
+  "French notice forwarded by a German-speaking superuser (Von:/Betreff: header block): language from the notice",
+  delivery="inline", fwd={"style": "outlook", "prefix": "WG: ", "lang": "de", "by": "martina"},
+  labels=("Prénom", "Nom", "E-mail"))
+
+# ---- Italian ----------------------------------------------------------------
+N("it-table-alt-nome-trap-identical", "negligible", "it",
+  ("Giulia", "Rezzonico", "giulia.rezzonico@eoc.ch"), ("Giulia", "Rezzonico", "giulia.rezzonico@eoc.ch"),
+  "Italian 'Nome' is the GIVEN name (Cognome family); identical", mime="alt")
+N("it-table-text-typo-family-indirizzo", "negligible", "it",
+  ("Luca", "Pedrazzini", "luca.pedrazzini@ti.ch"), ("Luca", "Pedrazini", "luca.pedrazzini@ti.ch"),
+  "typo (deletion) in Pedrazzini; Indirizzo e-mail label", labels=("Nome", "Cognome", "Indirizzo e-mail"),
+  cte="quoted-printable")
+N("it-blocks-nome-trap-wrong-person", "wrong-person", "it",
+  ("Luca", "Bernasconi", "luca.bernasconi@eoc.ch"), ("Marco", "Bernasconi", "marco.bernasconi@eoc.ch"),
+  "Nome differs (Luca/Marco), Cognome equal -> wrong-person (trap: Nome is not the family name)",
+  layout="blocks", order="fge")
+N("it-blocks-review-partial", "review", "it",
+  ("Sara", "Fontana", "sara.fontana@ti.ch"), ("Sara", "Ghirlanda", "sara.fontana@ti.ch"),
+  "same given name, other family -> review", layout="blocks", labels=("Nome", "Cognome", "Indirizzo e-mail"),
+  indent="  ")
+N("it-html-private-libero", "private-email", "it",
+  ("Matteo", "Galli", "matteo.galli@eoc.ch"), ("Matteo", "Galli", "matteo.galli@libero.it"),
+  "private libero.it; html only", mime="html", cte="quoted-printable")
+N("it-table-alt-private-hotmail-it", "private-email", "it",
+  ("Chiara", "Rossi", "chiara.rossi@ti.ch"), ("Chiara", "Rossi", "chiara_rossi@hotmail.it"),
+  "private hotmail.it; alt iso-8859-1 base64", mime="alt", cs="iso-8859-1", cte="base64",
+  labels=("Nome", "Cognome", "Indirizzo e-mail"), subj="latin1", dash="-")
+N("it-table-text-apostrophe-dellacqua-cp1252", "negligible", "it",
+  ("Lorenzo", "Dell\u2019Acqua", "lorenzo.dellacqua@eoc.ch"), ("Lorenzo", "Dell'Acqua", "lorenzo.dellacqua@eoc.ch"),
+  "typographic apostrophe (windows-1252 0x92) vs ASCII apostrophe: both word separators",
+  cs="windows-1252", cte="quoted-printable", curly=True, subj="cp1252")
+N("it-blocks-swap", "negligible", "it",
+  ("Giorgio", "Cattaneo", "giorgio.cattaneo@ti.ch"), ("Cattaneo", "Giorgio", "giorgio.cattaneo@ti.ch"),
+  "swap in Italian blocks (Nome/Cognome)", layout="blocks", cs="iso-8859-1", cte="8bit",
+  subj="latin1", dash="-")
+N("it-html-nbsp-cell-review", "review", "it",
+  ("Elena", "Bernasconi", "elena.bernasconi@eoc.ch"), ("Elena", NB, "elena.bernasconi@eoc.ch"),
+  "actual Cognome cell is &nbsp; -> empty -> review", mime="html", labels=("Nome", "Cognome", "E-mail"),
+  html={"ent": "named"})
+N("it-table-text-missing-cognome-row-review", "review", "it",
+  ("Paolo", "Ferrari", "paolo.ferrari@ti.ch"), ("Paolo", "Ferrari", "paolo.ferrari@ti.ch"),
+  "Cognome row missing in the text table -> review", missing="f",
+  labels=("Nome", "Cognome", "Indirizzo e-mail"))
+N("it-table-alt-lingua-extra-middle", "negligible", "it",
+  ("Anna", "Bianchi", "anna.bianchi@ti.ch"), ("Anna Lucia", "Bianchi", "anna.bianchi@ti.ch"),
+  "extra attribute row Lingua; middle name added", mime="alt",
+  extra_attr=[("Lingua", "Italiano", "Italiano")])
+N("it-unreadable-no-actual-block", "review", "it",
+  ("Marta", "Sala", "marta.sala@ti.ch"), ("Marta", "Sala", "marta.sala@ti.ch"),
+  "blocks layout with only the Registrato block, no Utente connesso block -> unreadable",
+  layout="blocks", unreadable="no-actual-block")
+N("it-table-text-flowed-subdomain", "negligible", "it",
+  ("Davide", "Pellegrini", "davide.pellegrini@ti.ch"), ("Davide", "Pellegrini", "davide.pellegrini@dss.ti.ch"),
+  "format=flowed DelSp=no text table; subdomain dss.ti.ch of ti.ch -> negligible",
+  flowed="fixed", labels=("Nome", "Cognome", "Indirizzo e-mail"))
+N("it-blocks-private-protonmail-odd-labels", "private-email", "it",
+  ("Federica", "Mazzoleni", "federica.mazzoleni@eoc.ch"), ("Federica", "Mazzoleni", "fede.mazzoleni@protonmail.ch"),
+  "private protonmail.ch; labels lower/upper case ('nome', 'COGNOME', 'e-MAIL')",
+  layout="blocks", labels=("nome", "COGNOME", "e-MAIL"))
+N("it-table-alt-wrong-person-gmail", "wrong-person", "it",
+  ("Giulia", "Bonvin", "giulia.bonvin@usz.ch"), ("Céline", "Muster", "celinemuster@gmail.com"),
+  "other person with a private address (like sample 0002)", mime="alt", cs="iso-8859-1", cte="8bit",
+  labels=("Nome" + NB, "Cognome" + NB, "E-mail" + NB), html={"ent": "named", "meta": "utf-8"})
+
+# Italian forwards
+N("it-fwd-outlook-text-i-prefix", "negligible", "it",
+  ("Alessandro", "Moretti", "alessandro.moretti@eoc.ch"), ("Alessandro", "Moretti", "Alessandro.Moretti@eoc.ch"),
+  "inline Outlook forward (text) Da:/Inviato:/A:/Oggetto:, 'I: ' prefix; e-mail case only",
+  delivery="inline", fwd={"style": "outlook", "prefix": "I: "}, labels=("Nome", "Cognome", "Indirizzo e-mail"))
+N("it-fwd-outlook-html-roberta-roberto-typo", "negligible", "it",
+  ("Roberta", "Sciarini", "roberta.sciarini@ti.ch"), ("Roberto", "Sciarini", "roberto.sciarini@ti.ch"),
+  "inline Outlook forward (html); Roberta/Roberto is one substitution in a 7-letter token: a typo by rule -> same; address in same domain -> negligible",
+  delivery="inline", mime="html", fwd={"style": "outlook", "prefix": "I: "}, cte="quoted-printable")
+N("it-fwd-gmail-text-messaggio-inoltrato", "private-email", "it",
+  ("Noemi", "Pedrini", "noemi.pedrini@eoc.ch"), ("Noemi", "Pedrini", "noemi.pedrini@gmx.ch"),
+  "inline Gmail forward (text) '---------- Messaggio inoltrato ---------'; private gmx.ch",
+  delivery="inline", layout="blocks", fwd={"style": "gmail", "prefix": "Fwd: "})
+N("it-fwd-attached-table-text", "review", "it",
+  ("Ilaria", "Conti", "ilaria.conti@ti.ch"), ("Ilaria", "Conti", "ilaria.conti@usi.ch"),
+  "attached forward, inner text table; other domain -> review", delivery="attached",
+  fwd={"prefix": "I: ", "by": "sara"}, cte="quoted-printable")
+
+# ---- English ----------------------------------------------------------------
+N("en-table-alt-first-last-identical", "negligible", "en",
+  ("Emily", "Baumgartner", "emily.baumgartner@zh.ch"), ("Emily", "Baumgartner", "emily.baumgartner@zh.ch"),
+  "English First name/Last name/E-mail; identical; 7bit ASCII", mime="alt", cte="7bit",
+  labels=("First name", "Last name", "E-mail"), subj="ascii", dash="-")
+N("en-table-text-given-family-email-address", "negligible", "en",
+  ("Thomas", "Zürcher", "thomas.zuercher@usz.ch"), ("Thomas", "Zuercher", "thomas.zuercher@usz.ch"),
+  "Given name/Family name/Email address; ü/ue", labels=("Given name", "Family name", "Email address"),
+  cte="quoted-printable")
+N("en-blocks-surname-middle", "negligible", "en",
+  ("David", "Steiner", "david.steiner@kssg.ch"), ("David Michael", "Steiner", "david.steiner@kssg.ch"),
+  "Surname label; middle name added; blocks", layout="blocks", labels=("First name", "Surname", "E-mail"))
+N("en-html-7bit-entities-private-icloud", "private-email", "en",
+  ("Céline", "Käser", "celine.kaeser@vd.ch"), ("Céline", "Käser", "celine.kaeser@icloud.com"),
+  "html only, 7bit, all non-ASCII as entities (&eacute; &#228;); private icloud.com", mime="html",
+  cte="7bit", html={"ent": "mixed"}, labels=("Given name", "Surname", "Email address"))
+N("en-blocks-given-last-private-proton-me", "private-email", "en",
+  ("Oliver", "Brunner", "oliver.brunner@bs.ch"), ("Oliver", "Brunner", "oliver.b@proton.me"),
+  "Given name/Last name/Email address in blocks; private proton.me", layout="blocks",
+  labels=("Given name", "Last name", "Email address"), indent="   ")
+N("en-table-text-family-wrong-person", "wrong-person", "en",
+  ("Sarah", "Bachmann", "sarah.bachmann@insel.ch"), ("Michelle", "Bachmann", "michelle.bachmann@insel.ch"),
+  "different given names, same family; Family name label", labels=("First name", "Family name", "E-mail"),
+  order="efg")
+N("en-blocks-family-review-other-domain", "review", "en",
+  ("Kevin", "Ammann", "kevin.ammann@sg.ch"), ("Kevin", "Ammann", "kevin.ammann@hsr.ch"),
+  "Family name label in blocks; other domain -> review", layout="blocks",
+  labels=("First name", "Family name", "Email address"))
+N("en-html-surname-typo-transposition", "negligible", "en",
+  ("Florian", "Schmidt", "florian.schmidt@ag.ch"), ("Florian", "Schmitd", "florian.schmidt@ag.ch"),
+  "transposition typo in the family name (Schmidt/Schmitd)", mime="html",
+  labels=("First name", "Surname", "E-mail"), html={"ent": "named", "span": True})
+N("en-table-alt-outlook-private", "private-email", "en",
+  ("Jessica", "Wenger", "jessica.wenger@be.ch"), ("Jessica", "Wenger", "jessica.wenger@outlook.com"),
+  "private outlook.com; odd-case labels with trailing colons in the html table",
+  mime="alt", cte="quoted-printable", labels=("FIRST NAME:", " last name ", "E-Mail:"),
+  html={"ent": "named"})
+N("en-blocks-missing-surname-row-and-referenz", "review", "en",
+  ("Adrian", "Frick", "adrian.frick@gr.ch"), ("Adrian", "Frick", "adrian.frick@gr.ch"),
+  "Surname rows missing -> review; unknown metadata row 'Reference: X-1' kept",
+  layout="blocks", missing="f", labels=("First name", "Surname", "E-mail"),
+  extra_meta=[("Reference", "X-1", 1)])
+N("en-table-text-empty-expected-email-review", "review", "en",
+  ("Tanja", "Gut", ""), ("Tanja", "Gut", "tanja.gut@zg.ch"),
+  "empty entered e-mail cell -> review", labels=("First name", "Last name", "Email address"))
+N("en-table-alt-language-row-private-mail-com", "private-email", "en",
+  ("Marc", "Aeschlimann", "marc.aeschlimann@be.ch"), ("Marc", "Aeschlimann", "marc.a@mail.com"),
+  "Language extra row; private mail.com", mime="alt", cs="windows-1252", cte="quoted-printable",
+  labels=("First name", "Family name", "E-mail"), extra_attr=[("Language", "English", "German")])
+N("en-blocks-flowed-delsp-swap", "negligible", "en",
+  ("Nina", "Wälti", "nina.waelti@be.ch"), ("Wälti", "Nina", "nina.waelti@be.ch"),
+  "format=flowed DelSp=yes; swap", layout="blocks", flowed="delsp",
+  labels=("Given name", "Last name", "Email address"), indent="  ")
+N("en-html-double-family-added-private-gmx-de", "private-email", "en",
+  ("Lukas", "Keller", "lukas.keller@so.ch"), ("Lukas", "Keller-Steiner", "lukaskeller78@gmx.de"),
+  "double family name plus private gmx.de (like sample 0012)", mime="html", cs="iso-8859-1",
+  cte="quoted-printable", labels=("Given name", "Family name", "Email address"), order="gef")
+N("en-table-text-two-edit-surname-review", "review", "en",
+  ("Martin", "Schweizer", "martin.schweizer@zh.ch"), ("Martin", "Schwyzer", "martin.schweizer@zh.ch"),
+  "Schweizer/Schwyzer two edits -> partial -> review", labels=("First name", "Surname", "Email address"))
+
+# English forwards
+N("en-fwd-outlook-text-fw-private-t-online", "private-email", "en",
+  ("Simon", "Koch", "simon.koch@bl.ch"), ("Simon", "Koch", "simon.koch@t-online.de"),
+  "inline Outlook forward (text) From:/Sent:/To:/Subject:, 'FW: '", delivery="inline",
+  fwd={"style": "outlook", "prefix": "FW: "}, labels=("First name", "Last name", "E-mail"))
+N("en-fwd-outlook-html-fwd-lower", "negligible", "en",
+  ("Rebecca", "Studer", "rebecca.studer@insel.ch"), ("Rebecca", "Studer", "rebecca.studer@extern.insel.ch"),
+  "inline Outlook forward (html) with lower-case 'fwd: '; subdomain", delivery="inline", mime="html",
+  fwd={"style": "outlook", "prefix": "fwd: "}, labels=("Given name", "Surname", "Email address"))
+N("en-fwd-gmail-text-forwarded-message", "wrong-person", "en",
+  ("Daniel", "Frey", "daniel.frey@ag.ch"), ("Samuel", "Frey", "samuel.frey@ag.ch"),
+  "inline Gmail forward (text) '---------- Forwarded message ---------'", delivery="inline",
+  fwd={"style": "gmail", "prefix": "Fwd: "}, labels=("First name", "Last name", "E-mail"))
+N("en-fwd-gmail-alt-html", "negligible", "en",
+  ("Manuela", "Bühlmann", "manuela.buehlmann@lu.ch"), ("Manuela", "Buehlmann", "manuela.buehlmann@lu.ch"),
+  "inline Gmail forward as multipart/alternative (text + html)", delivery="inline", mime="alt",
+  fwd={"style": "gmail", "prefix": "Fwd: "}, cte="quoted-printable",
+  labels=("First name", "Family name", "Email address"))
+N("en-fwd-attached-plain-blocks-fw-fw", "review", "en",
+  ("Rahel", "Zaugg", "rahel.zaugg@be.ch"), ("Rahel", "Zaugg-Lehmann", "rahel.zaugg@bfh.ch"),
+  "attached forward (stacked 'FW: Fw: '); double family added but other domain -> review",
+  delivery="attached", layout="blocks", fwd={"prefix": "FW: Fw: "}, labels=("Given name", "Surname", "E-mail"))
+N("en-fwd-attached-html-b64-private", "private-email", "en",
+  ("Patrick", "Imboden", "patrick.imboden@hopitalvs.ch"), ("Patrick", "Imboden", "imboden.p@hispeed.ch"),
+  "attached forward, inner text/html base64 windows-1252; private hispeed.ch", delivery="attached",
+  mime="html", cs="windows-1252", cte="base64", fwd={"prefix": "FW: ", "disposition": 'attachment; filename="eIAM notice.eml"'})
