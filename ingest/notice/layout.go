@@ -235,29 +235,46 @@ func (p *Parser) findForward(items []item) (forwardBlock, bool) {
 	return forwardBlock{}, false
 }
 
-// candidate is one body read into items.
+// candidate is one body to be read into items. An HTML body is parsed on
+// first use only: most messages are settled by their text part.
 type candidate struct {
-	items []item
-	html  bool
+	html    bool
+	src     string
+	items   []item
+	parsed  bool
+	problem string
 }
 
-// candidates reads the bodies into items, HTML parts first (a table there is
-// the most reliable layout), then text parts.
-func candidates(b *bodies) ([]candidate, []string) {
-	var cs []candidate
-	var problems []string
-	for _, h := range b.html {
-		items, err := htmlItems(h)
-		if err != nil {
-			problems = append(problems, "an HTML part cannot be parsed: "+err.Error())
-			continue
+// get returns the body's items, reading them on first use.
+func (c *candidate) get() []item {
+	if !c.parsed {
+		c.parsed = true
+		if c.html {
+			items, err := htmlItems(c.src)
+			if err != nil {
+				c.problem = "an HTML part cannot be parsed: " + err.Error()
+			}
+			c.items = items
+		} else {
+			c.items = textItems(c.src)
 		}
-		cs = append(cs, candidate{items: items, html: true})
 	}
+	return c.items
+}
+
+// candidates lists the bodies, text parts first (cheaper to read), then
+// HTML parts. readNotice stops at the first that holds a complete
+// comparison, so the HTML part of an alternative is parsed only when its
+// text part lacks one.
+func candidates(b *bodies) []*candidate {
+	cs := make([]*candidate, 0, len(b.plain)+len(b.html))
 	for _, t := range b.plain {
-		cs = append(cs, candidate{items: textItems(t)})
+		cs = append(cs, &candidate{src: t})
 	}
-	return cs, problems
+	for _, h := range b.html {
+		cs = append(cs, &candidate{src: h, html: true})
+	}
+	return cs
 }
 
 // comparison is what findComparison read of the entered and signed-in data.
@@ -305,8 +322,9 @@ func cleanEmail(v string) string {
 // findComparison looks for the comparison in the language l: first a table
 // whose header names the expected and actual columns, then the blocks
 // layout. ok is false when neither is there.
-func findComparison(c candidate, l *lang) (comparison, bool) {
-	for i, it := range c.items {
+func findComparison(c *candidate, l *lang) (comparison, bool) {
+	items := c.get()
+	for i, it := range items {
 		if !it.isTable() {
 			continue
 		}
@@ -319,7 +337,7 @@ func findComparison(c candidate, l *lang) (comparison, bool) {
 			return cmp, true
 		}
 	}
-	return readBlocks(c.items, l)
+	return readBlocks(items, l)
 }
 
 func readTable(rows [][]string, l *lang) (comparison, bool) {
@@ -475,7 +493,7 @@ func readBlocks(items []item, l *lang) (comparison, bool) {
 // readNotice reads the notice out of the candidates, with the subject's
 // language tried first. It returns nil when there is neither a notice
 // subject nor a comparison: the mail is not a notice.
-func (p *Parser) readNotice(subject string, cands []candidate, problems []string) *Notice {
+func (p *Parser) readNotice(subject string, cands []*candidate, problems []string) *Notice {
 	hint, name, subjOK := p.matchSubject(subject)
 	order := p.langs
 	if hint != nil && p.langs[0] != hint {
@@ -483,7 +501,7 @@ func (p *Parser) readNotice(subject string, cands []candidate, problems []string
 	}
 	var best comparison
 	var bestLang *lang
-	var bestCand candidate
+	var bestCand *candidate
 	found := false
 search:
 	for _, c := range cands {
@@ -505,6 +523,11 @@ search:
 		return nil
 	}
 	n := &Notice{Subject: subject, SubjectName: name, Problems: append([]string(nil), problems...)}
+	for _, c := range cands {
+		if c.problem != "" {
+			n.Problems = append(n.Problems, c.problem)
+		}
+	}
 	if !found {
 		n.Language = hint.code
 		n.Problems = append(n.Problems, "the comparison of the entered and the signed-in data was not found in the mail")
@@ -513,11 +536,10 @@ search:
 	n.Language = bestLang.code
 	n.Layout = best.layout
 	n.Expected, n.Actual = best.exp, best.act
-	p.readMeta(n, bestCand.items[:best.start], bestLang)
+	p.readMeta(n, bestCand.get()[:best.start], bestLang)
 	n.ExtraRows = append(n.ExtraRows, best.extras...)
-	if best.rows < 3 {
-		n.Problems = append(n.Problems, "the comparison lacks a row for the given name, the family name or the e-mail address")
-	}
+	// A missing attribute row leaves its value empty: the classifier's
+	// rule 1 (a compared value is missing) sends it to review.
 	return n
 }
 

@@ -113,11 +113,18 @@ type header struct {
 	from      string
 	subject   string
 	messageID string
-	date      time.Time
+	h         mail.Header
+}
+
+// date is read only for a notice: parsing dates of every mail costs more
+// than the rest of the header.
+func (hd header) date() time.Time {
+	t, _ := hd.h.Date()
+	return t
 }
 
 func readHeader(h mail.Header) header {
-	var hd header
+	hd := header{h: h}
 	if addrs, err := h.AddressList("From"); err == nil && len(addrs) > 0 {
 		hd.from = strings.ToLower(addrs[0].Address)
 	} else {
@@ -133,7 +140,6 @@ func readHeader(h mail.Header) header {
 	} else {
 		hd.messageID = strings.TrimSpace(h.Get("Message-Id"))
 	}
-	hd.date, _ = h.Date()
 	return hd
 }
 
@@ -148,29 +154,32 @@ func (p *Parser) parse(raw []byte, depth int) (*Notice, error) {
 	if h.Has(p.ownHeader) || (hd.from != "" && p.own[hd.from]) {
 		return nil, notNotice("own-mail", "the service's own mail came back (%s)", hd.from)
 	}
-	if kind := autoReply(h); kind != "" {
-		return nil, notNotice("auto-reply", "an automatic reply (%s), not an eIAM notice", kind)
-	}
 	mt, _, _ := h.ContentType()
 	if mt == "multipart/report" || isMailerDaemon(hd.from) {
 		return nil, notNotice("dsn", "a delivery status notification from %s, not an eIAM notice", orUnknown(hd.from))
+	}
+	if kind := autoReply(h); kind != "" {
+		return nil, notNotice("auto-reply", "an automatic reply (%s), not an eIAM notice", kind)
 	}
 
 	b, werr := readBodies(e)
 	if werr != nil {
 		b.problems = append(b.problems, "the MIME structure is broken: "+werr.Error())
 	}
-	cands, cprobs := candidates(b)
-	problems := append(b.problems, cprobs...)
+	cands := candidates(b)
+	problems := b.problems
 
 	if p.trusted[hd.from] {
 		n := p.readNotice(hd.subject, cands, problems)
 		if n == nil {
+			if isListMail(h) {
+				return nil, notNotice("list-mail", "a mailing-list or newsletter mail from the eIAM sender %s, not a mismatch notice", hd.from)
+			}
 			return nil, notNotice("no-notice-subject", "mail from the eIAM sender %s that is not a mismatch notice (subject %q)", hd.from, hd.subject)
 		}
 		n.From = hd.from
 		n.MessageID = hd.messageID
-		n.Date = hd.date
+		n.Date = hd.date()
 		n.Delivery = DeliveryDirect
 		return n, nil
 	}
@@ -198,7 +207,7 @@ func (p *Parser) parse(raw []byte, depth int) (*Notice, error) {
 		}
 	}
 
-	if h.Has("List-Id") || h.Has("List-Unsubscribe") || strings.EqualFold(strings.TrimSpace(h.Get("Precedence")), "bulk") || strings.EqualFold(strings.TrimSpace(h.Get("Precedence")), "list") {
+	if isListMail(h) {
 		return nil, notNotice("list-mail", "a mailing-list or newsletter mail from %s", orUnknown(hd.from))
 	}
 	if _, _, ok := p.matchSubject(hd.subject); ok || p.readNotice("", cands, nil) != nil {
@@ -209,9 +218,9 @@ func (p *Parser) parse(raw []byte, depth int) (*Notice, error) {
 
 // inlineForward looks for a forwarded notice quoted in the body. ok is
 // false when the body holds no forward header block.
-func (p *Parser) inlineForward(hd header, cands []candidate, problems []string) (*Notice, bool, error) {
+func (p *Parser) inlineForward(hd header, cands []*candidate, problems []string) (*Notice, bool, error) {
 	for _, c := range cands {
-		fw, found := p.findForward(c.items)
+		fw, found := p.findForward(c.get())
 		if !found {
 			continue
 		}
@@ -221,14 +230,14 @@ func (p *Parser) inlineForward(hd header, cands []candidate, problems []string) 
 			}
 			continue
 		}
-		n := p.readNotice(fw.subject, []candidate{{items: fw.rest, html: c.html}}, problems)
+		n := p.readNotice(fw.subject, []*candidate{{items: fw.rest, html: c.html, parsed: true}}, problems)
 		if n == nil {
 			return nil, true, notNotice("no-notice-subject", "forwarded mail from the eIAM sender %s that is not a mismatch notice (subject %q)", fw.from, fw.subject)
 		}
 		n.From = fw.from
 		n.MessageID = hd.messageID
 		n.OuterMessageID = hd.messageID
-		n.Date = hd.date
+		n.Date = hd.date()
 		n.Delivery = DeliveryInlineForward
 		n.Forwarder = hd.from
 		return n, true, nil
@@ -265,6 +274,12 @@ func autoReply(h mail.Header) string {
 		return "X-Auto-Response-Suppress on a reply"
 	}
 	return ""
+}
+
+// isListMail reports whether the header marks a mailing list or bulk mail.
+func isListMail(h mail.Header) bool {
+	prec := strings.ToLower(strings.TrimSpace(h.Get("Precedence")))
+	return h.Has("List-Id") || h.Has("List-Unsubscribe") || prec == "bulk" || prec == "list"
 }
 
 func isMailerDaemon(addr string) bool {
