@@ -358,7 +358,21 @@ func cleanValue(s string) string {
 	if simple {
 		return s
 	}
-	return strings.Join(strings.FieldsFunc(s, isSpace), " ")
+	var b strings.Builder
+	b.Grow(len(s))
+	pending := false
+	for _, r := range s {
+		if isSpace(r) {
+			pending = b.Len() > 0
+			continue
+		}
+		if pending {
+			b.WriteByte(' ')
+			pending = false
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 func isSpace(r rune) bool {

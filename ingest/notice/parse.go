@@ -119,6 +119,10 @@ type header struct {
 // date is read only for a notice: parsing dates of every mail costs more
 // than the rest of the header.
 func (hd header) date() time.Time {
+	v := strings.TrimSpace(hd.h.Get("Date"))
+	if t, err := time.Parse(time.RFC1123Z, v); err == nil {
+		return t
+	}
 	t, _ := hd.h.Date()
 	return t
 }
