@@ -101,8 +101,10 @@ type Broker struct {
 }
 
 // Open starts the embedded server (when opts.URL is empty) or connects to
-// opts.URL, and returns a Broker the caller must Close. ctx bounds the
-// start-up only; the connection lives until Close. The connection
+// opts.URL, and returns a Broker the caller must Close. ctx bounds the wait
+// for the embedded server to accept connections (at most 10 s in any case);
+// connecting to a URL is bounded by the client's own 2 s dial timeout per
+// server. The connection lives until Close. The connection
 // reconnects forever (MaxReconnects -1). Open never logs credentials.
 func Open(ctx context.Context, opts Options, log *zap.Logger) (*Broker, error) {
 	if log == nil {
@@ -176,6 +178,9 @@ func openEmbedded(ctx context.Context, opts Options, log *zap.Logger) (*Broker, 
 	if err != nil {
 		return nil, fmt.Errorf("broker: embedded listen address: %w", err)
 	}
+	if opts.Cluster != nil && opts.ServerName == "" {
+		return nil, errors.New("broker: each node of an embedded cluster needs its own server name; set the server name")
+	}
 	if opts.ServerName == "" {
 		opts.ServerName = DefaultServerName
 	}
@@ -201,9 +206,6 @@ func openEmbedded(ctx context.Context, opts Options, log *zap.Logger) (*Broker, 
 	if c := opts.Cluster; c != nil {
 		if c.Name == "" {
 			return nil, errors.New("broker: embedded cluster needs a name; set the cluster name, the same on every node")
-		}
-		if opts.ServerName == DefaultServerName {
-			return nil, errors.New("broker: each node of an embedded cluster needs its own server name; set the server name")
 		}
 		ch, cp, err := splitHostPort(c.Listen)
 		if err != nil {

@@ -35,6 +35,7 @@ const (
 	settleTimeout = 5 * time.Second // confirmed ack, consumer creation
 	restartMin    = 100 * time.Millisecond
 	restartMax    = 10 * time.Second
+	stableAfter   = time.Minute // a consumption that ran this long resets the restart backoff
 	termReasonMax = 256
 )
 
@@ -146,13 +147,16 @@ func (c ConsumerConfig) validate() error {
 // yet), Run recreates it with backoff until ctx ends, reporting through
 // cfg.Status.
 //
-// When ctx ends Run stops fetching, naks the messages it fetched but did not
-// start (they are redelivered at once to whoever consumes next), lets the
+// When ctx ends Run stops fetching, naks the message being handed to a
+// worker, if any (it is redelivered at once to whoever consumes next; the
+// few still in the client's buffer come back after AckWait), lets the
 // handlers in flight finish, settles their messages and returns nil. The
 // handlers' ctx is not cancelled with Run's: it lasts cfg.ShutdownGrace
-// more (and never more than cfg.HandlerTimeout per call). A message is
-// acked only after its handler returned nil. Run returns an error only for
-// an invalid cfg or a nil h; m may be nil (no metrics).
+// more (and never more than cfg.HandlerTimeout per call); a temporary
+// failure during shutdown is nak'ed without delay and never dead-lettered.
+// A message is acked only after its handler returned nil. Run returns an
+// error only for an invalid cfg, a nil h or a nil js; m may be nil (no
+// metrics), and so may log.
 func Run(ctx context.Context, js jetstream.JetStream, cfg ConsumerConfig, h Handler, log *zap.Logger, m *Metrics) error {
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
@@ -160,6 +164,9 @@ func Run(ctx context.Context, js jetstream.JetStream, cfg ConsumerConfig, h Hand
 	}
 	if h == nil {
 		return fmt.Errorf("pipeline: stage %s: nil handler", cfg.Stage)
+	}
+	if js == nil {
+		return fmt.Errorf("pipeline: stage %s: nil JetStream context; open a broker first", cfg.Stage)
 	}
 	if log == nil {
 		log = zap.NewNop()
@@ -260,6 +267,9 @@ func (r *runner) supervise(deliver jetstream.MessageHandler) {
 	var lastErr string
 	for r.ctx.Err() == nil {
 		cc, err := r.start(ccfg, deliver)
+		if err != nil && r.ctx.Err() != nil {
+			return // shutting down: the failure is ours
+		}
 		if err != nil {
 			r.setStatus(false, err)
 			if err.Error() != lastErr {
@@ -275,11 +285,15 @@ func (r *runner) supervise(deliver jetstream.MessageHandler) {
 		r.setStatus(true, nil)
 		r.log.Info("consumer running", zap.String("filter", r.cfg.FilterSubject), zap.Int("workers", r.cfg.Workers))
 		lastErr = ""
+		began := time.Now()
 		select {
 		case <-r.ctx.Done():
 			cc.Stop()
 			return
 		case <-cc.Closed():
+			if time.Since(began) > stableAfter {
+				wait = restartMin // it ran well: not a flapping consumer
+			}
 			err := errors.New("consumption stopped (consumer deleted or connection closed)")
 			r.setStatus(false, err)
 			r.log.Warn("consumption stopped; recreating the consumer", zap.Error(err), zap.Duration("retry_in", wait))
@@ -453,8 +467,9 @@ func (r *runner) settle(jm jetstream.Msg, m Msg, herr error, log *zap.Logger) {
 }
 
 // deadLetter publishes m's dead letter. Its event ID is derived from the
-// stage and the message's stream position, so a retried publish (after a
-// failed term, say) is de-duplicated.
+// stage, the message's stream position and store time, so a retried publish
+// (after a failed term, say) is de-duplicated, while a message of a
+// recreated stream that reuses the sequence number is not.
 func (r *runner) deadLetter(m Msg, herr error) error {
 	now := r.cfg.Now()
 	dl := event.DeadLetter{
@@ -467,7 +482,7 @@ func (r *runner) deadLetter(m Msg, herr error) error {
 		At:              now.UTC(),
 	}
 	dl.SetOriginal(m.Data)
-	id := fmt.Sprintf("dead.%s.%s.%d", r.cfg.Stage, m.Stream, m.Sequence)
+	id := fmt.Sprintf("dead.%s.%s.%d.%d", r.cfg.Stage, m.Stream, m.Sequence, m.Timestamp.UnixNano())
 	ev, err := event.New(event.TypeDead, "eiamtriage/"+r.cfg.Stage, id, now, dl)
 	if err != nil {
 		return err

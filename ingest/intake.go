@@ -1,0 +1,86 @@
+// Package ingest takes mail into the pipeline: it stores each raw mail,
+// byte for byte, in the JetStream object store and announces it with a
+// mail-received event. The IMAP ingest and the `publish` command share it,
+// so a saved .eml goes exactly the way a mail from the mailbox goes.
+//
+// The notice parser itself is in the subpackage ingest/notice.
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/eiamtriage/eiamtriage/internal/event"
+	"github.com/eiamtriage/eiamtriage/internal/pipeline"
+)
+
+// ErrTooLarge is returned by Submit for a mail over the size limit.
+var ErrTooLarge = errors.New("ingest: mail too large")
+
+// Intake stores mails and publishes their mail-received events.
+type Intake struct {
+	js      jetstream.JetStream
+	store   jetstream.ObjectStore
+	maxSize int64
+	now     func() time.Time
+	source  string
+}
+
+// NewIntake returns an intake on the pipeline's mail object store. maxSize
+// bounds one mail (0: no bound); now is the clock (nil: time.Now). The
+// streams and the bucket must exist (pipeline.EnsureStreams).
+func NewIntake(ctx context.Context, js jetstream.JetStream, maxSize int64, now func() time.Time) (*Intake, error) {
+	store, err := js.ObjectStore(ctx, pipeline.BucketMail)
+	if err != nil {
+		return nil, fmt.Errorf("ingest: open the mail object store %s: %w (has `eiamtriage serve` created the streams?)", pipeline.BucketMail, err)
+	}
+	if now == nil {
+		now = time.Now
+	}
+	return &Intake{js: js, store: store, maxSize: maxSize, now: now, source: "eiamtriage/ingest"}, nil
+}
+
+// MailID returns the identity of a raw mail: the lower-case hex SHA-256 of
+// its bytes. The same bytes submitted twice are the same mail.
+func MailID(raw []byte) string {
+	sum := sha256.Sum256(raw)
+	return hex.EncodeToString(sum[:])
+}
+
+// Submit stores raw and publishes its mail-received event on
+// eiam.notice.received. It is idempotent: the object is named by the mail's
+// hash and the event's id (its Nats-Msg-Id) is derived from it, so a mail
+// submitted twice within the streams' duplicate window is one event, and a
+// later second submission is recognised by the classify stage as a notice
+// that already joined its case. source says where the mail came from
+// ("publish:<path>", "imap:<host>/<mailbox>/<uid>").
+func (in *Intake) Submit(ctx context.Context, raw []byte, source string) (event.MailReceived, error) {
+	if len(raw) == 0 {
+		return event.MailReceived{}, fmt.Errorf("ingest: %s: empty mail, nothing to submit", source)
+	}
+	if in.maxSize > 0 && int64(len(raw)) > in.maxSize {
+		return event.MailReceived{}, fmt.Errorf("%w: %s is %d bytes, the limit (pipeline.max_mail_size) is %d", ErrTooLarge, source, len(raw), in.maxSize)
+	}
+	id := MailID(raw)
+	mr := event.MailReceived{MailID: id, Object: id, Size: int64(len(raw)), Source: source, ReceivedAt: in.now().UTC()}
+	if info, err := in.store.GetInfo(ctx, id); err != nil || info.Size != uint64(len(raw)) {
+		if _, err := in.store.Put(ctx, jetstream.ObjectMeta{Name: id, Description: source}, bytes.NewReader(raw)); err != nil {
+			return mr, fmt.Errorf("ingest: store mail %s (%s) in %s: %w", id, source, pipeline.BucketMail, err)
+		}
+	}
+	ev, err := event.New(event.TypeMailReceived, in.source, "mail-"+id, mr.ReceivedAt, mr)
+	if err != nil {
+		return mr, fmt.Errorf("ingest: mail %s: %w", id, err)
+	}
+	if err := pipeline.Publish(ctx, in.js, event.SubjectNoticeReceived, ev); err != nil {
+		return mr, fmt.Errorf("ingest: announce mail %s (%s): %w", id, source, err)
+	}
+	return mr, nil
+}
