@@ -27,20 +27,20 @@ const maxMessageBytes = 32 << 20
 
 // result is one line of `classify --json`.
 type result struct {
-	Source    string          `json:"source"`
-	MessageID string          `json:"message_id,omitempty"`
-	Class     string          `json:"class"`
-	Language  string          `json:"language,omitempty"`
-	ProfileID string          `json:"profile_id,omitempty"`
-	Delivery  string          `json:"delivery,omitempty"`
-	Names     string          `json:"names,omitempty"`
-	Rule      int             `json:"rule,omitempty"`
-	Expected  *notice.Person  `json:"expected,omitempty"`
-	Actual    *notice.Person  `json:"actual,omitempty"`
-	Reasons   []string        `json:"reasons"`
-	Kind      string          `json:"not_a_notice,omitempty"`
-	Problems  []string        `json:"problems,omitempty"`
-	Extra     []notice.Row    `json:"extra_rows,omitempty"`
+	Source    string         `json:"source"`
+	MessageID string         `json:"message_id,omitempty"`
+	Class     string         `json:"class"`
+	Language  string         `json:"language,omitempty"`
+	ProfileID string         `json:"profile_id,omitempty"`
+	Delivery  string         `json:"delivery,omitempty"`
+	Names     string         `json:"names,omitempty"`
+	Rule      int            `json:"rule,omitempty"`
+	Expected  *notice.Person `json:"expected,omitempty"`
+	Actual    *notice.Person `json:"actual,omitempty"`
+	Reasons   []string       `json:"reasons"`
+	Kind      string         `json:"not_a_notice,omitempty"`
+	Problems  []string       `json:"problems,omitempty"`
+	Extra     []notice.Row   `json:"extra_rows,omitempty"`
 	verdict   *classify.Verdict
 }
 

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // FuzzParse feeds the parser arbitrary bytes, seeded with every fixture and
@@ -24,7 +25,18 @@ func FuzzParse(f *testing.F) {
 	}
 	p := MustParser(DefaultWording(), nil)
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		n, err := p.Parse(raw)
+		var n *Notice
+		var err error
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			n, err = p.Parse(raw)
+		}()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("Parse hangs: more than 5 s on a %d-byte input", len(raw))
+		}
 		if err != nil {
 			if n != nil {
 				t.Fatalf("Parse returned both a notice and an error %v", err)

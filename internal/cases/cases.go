@@ -44,15 +44,17 @@ const (
 
 // NoticeRef is one notice that joined a case.
 type NoticeRef struct {
-	MailID     string           `json:"mail_id"`
-	MessageID  string           `json:"message_id,omitempty"`
-	Delivery   notice.Delivery  `json:"delivery"`
-	Forwarder  string           `json:"forwarder,omitempty"`
-	Class      classify.Class   `json:"class"`
-	Reasons    []string         `json:"reasons"`
-	Expected   notice.Person    `json:"expected"`
-	Actual     notice.Person    `json:"actual"`
-	ReceivedAt time.Time        `json:"received_at"`
+	MailID     string          `json:"mail_id"`
+	MessageID  string          `json:"message_id,omitempty"`
+	Delivery   notice.Delivery `json:"delivery"`
+	Forwarder  string          `json:"forwarder,omitempty"`
+	Class      classify.Class  `json:"class"`
+	Reasons    []string        `json:"reasons"`
+	Expected   notice.Person   `json:"expected"`
+	Actual     notice.Person   `json:"actual"`
+	ReceivedAt time.Time       `json:"received_at"`
+	// Change is what this notice did to the case.
+	Change Change `json:"change"`
 	// Published is set once the case event for this notice was published.
 	Published bool `json:"published"`
 	// Duplicates counts further deliveries of this same notice.
@@ -78,6 +80,22 @@ type Case struct {
 	Created      time.Time            `json:"created"`
 	Updated      time.Time            `json:"updated"`
 }
+
+// Changed is the payload of the case events (event.TypeCaseClassified for
+// created and escalated, event.TypeCaseJoined for joined), published on
+// eiam.case.<class> whenever a notice opens, joins or escalates a case.
+// Case is the record as stored after the change; MailID names the notice
+// that caused it. The event id is EventID(case, mail), so the event of one
+// notice is published once.
+type Changed struct {
+	Change     Change    `json:"change"`
+	MailID     string    `json:"mail_id"`
+	ReceivedAt time.Time `json:"received_at"`
+	Case       *Case     `json:"case"`
+}
+
+// EventID is the id of the case event caused by the mail mailID.
+func EventID(caseID, mailID string) string { return "case-" + caseID + "-" + mailID }
 
 // Severity orders the classes; a case takes the most severe class of its
 // notices.
@@ -203,6 +221,7 @@ func (s *Store) Record(ctx context.Context, in Incoming) (*Case, Change, error) 
 		}
 		c, rev, err := s.Get(ctx, key)
 		if errors.Is(err, ErrNotFound) {
+			ref.Change = Created
 			c = newCase(key, in, ref, s.now())
 			if _, err := s.kv.Create(ctx, key, mustJSON(c)); err != nil {
 				if errors.Is(err, jetstream.ErrKeyExists) && attempt < 20 {
@@ -291,9 +310,10 @@ func join(c *Case, in Incoming, ref NoticeRef, now time.Time) Change {
 			return Duplicate
 		}
 	}
-	c.Notices = append(c.Notices, ref)
 	c.Updated = now
 	if Severity(in.Verdict.Class) > Severity(c.Class) {
+		ref.Change = Escalated
+		c.Notices = append(c.Notices, ref)
 		v, n := in.Verdict, in.Notice
 		c.Class, c.Rule, c.Names, c.Reasons = v.Class, v.Rule, v.Names, v.Reasons
 		c.Expected, c.Actual, c.Problems = n.Expected, n.Actual, n.Problems
@@ -302,6 +322,8 @@ func join(c *Case, in Incoming, ref NoticeRef, now time.Time) Change {
 		}
 		return Escalated
 	}
+	ref.Change = Joined
+	c.Notices = append(c.Notices, ref)
 	return Joined
 }
 

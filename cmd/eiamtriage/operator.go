@@ -1,0 +1,241 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/eiamtriage/eiamtriage/ingest"
+	"github.com/eiamtriage/eiamtriage/internal/broker"
+	"github.com/eiamtriage/eiamtriage/internal/cases"
+	"github.com/eiamtriage/eiamtriage/internal/config"
+	"github.com/eiamtriage/eiamtriage/internal/daemon"
+	"github.com/eiamtriage/eiamtriage/internal/pipeline"
+)
+
+func init() {
+	register("publish", "put saved mails into the pipeline: publish --config FILE PATH...", runPublish)
+	register("cases list", "print the cases: cases list --config FILE [--json]", runCasesList)
+	register("cases show", "print one case: cases show --config FILE [--json] ID", runCasesShow)
+}
+
+// connectClient connects to the NATS of a running daemon (never starting a
+// server of its own).
+func connectClient(ctx context.Context, cfg *config.Config, name string) (*broker.Broker, error) {
+	opts := daemon.ClientOptions(cfg, name)
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	b, err := broker.Open(cctx, opts, zap.NewNop())
+	if err != nil {
+		if cfg.NATS.URL == "" {
+			return nil, fmt.Errorf("%w\nis `eiamtriage serve` running with this configuration? It runs the embedded NATS on %s", err, cfg.NATS.Listen)
+		}
+		return nil, err
+	}
+	return b, nil
+}
+
+func runPublish(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("publish", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "", "the daemon's configuration `file`")
+	paths, err := parseFlags(fs, args)
+	if err != nil {
+		return flagError(err)
+	}
+	if len(paths) == 0 {
+		fmt.Fprintln(stderr, "usage: eiamtriage publish --config FILE PATH...  (PATH: .eml file, directory, or - for standard input)")
+		return 2
+	}
+	cfg, ok := loadConfig(*cfgPath, "publish", stderr)
+	if !ok {
+		return 2
+	}
+	b, err := connectClient(ctx, cfg, "eiamtriage-publish")
+	if err != nil {
+		fmt.Fprintf(stderr, "eiamtriage publish: %v\n", err)
+		return 1
+	}
+	defer b.Close()
+	in, err := ingest.NewIntake(ctx, b.JS, int64(cfg.Pipeline.MaxMailSize), nil)
+	if err != nil {
+		fmt.Fprintf(stderr, "eiamtriage publish: %v\n", err)
+		return 1
+	}
+	failed, n := 0, 0
+	_ = eachMessage(paths, stdin, func(source string, raw []byte, rerr error) {
+		if ctx.Err() != nil {
+			return
+		}
+		if rerr != nil {
+			failed++
+			fmt.Fprintf(stderr, "eiamtriage publish: %s: %v\n", source, rerr)
+			return
+		}
+		mr, err := in.Submit(ctx, raw, "publish:"+source)
+		if err != nil {
+			failed++
+			fmt.Fprintf(stderr, "eiamtriage publish: %v\n", err)
+			return
+		}
+		n++
+		fmt.Fprintf(stdout, "%s\t%s\n", mr.MailID[:12], source)
+	})
+	fmt.Fprintf(stderr, "published %d mail(s), %d failed\n", n, failed)
+	if failed > 0 || ctx.Err() != nil {
+		return 1
+	}
+	return 0
+}
+
+func openCases(ctx context.Context, cfgPath, cmd string, stderr io.Writer) (*cases.Store, func(), bool) {
+	cfg, ok := loadConfig(cfgPath, cmd, stderr)
+	if !ok {
+		return nil, nil, false
+	}
+	b, err := connectClient(ctx, cfg, "eiamtriage-cases")
+	if err != nil {
+		fmt.Fprintf(stderr, "eiamtriage %s: %v\n", cmd, err)
+		return nil, nil, false
+	}
+	kv, err := b.JS.KeyValue(ctx, pipeline.BucketCases)
+	if err != nil {
+		b.Close()
+		fmt.Fprintf(stderr, "eiamtriage %s: open the case bucket %s: %v (has `eiamtriage serve` run with this configuration?)\n", cmd, pipeline.BucketCases, err)
+		return nil, nil, false
+	}
+	return cases.NewStore(kv, nil), b.Close, true
+}
+
+func runCasesList(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("cases list", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "", "the daemon's configuration `file`")
+	asJSON := fs.Bool("json", false, "one JSON object per case, one a line")
+	class := fs.String("class", "", "only cases of this `class`")
+	if _, err := parseFlags(fs, args); err != nil {
+		return flagError(err)
+	}
+	store, closeFn, ok := openCases(ctx, *cfgPath, "cases list", stderr)
+	if !ok {
+		return 1
+	}
+	defer closeFn()
+	list, err := store.List(ctx)
+	if err != nil {
+		fmt.Fprintf(stderr, "eiamtriage cases list: %v\n", err)
+		return 1
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetEscapeHTML(false)
+		for _, c := range list {
+			if *class == "" || string(c.Class) == *class {
+				_ = enc.Encode(c)
+			}
+		}
+		return 0
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CASE\tCLASS\tLANG\tENTERED\tSIGNED IN\tNOTICES\tUPDATED")
+	for _, c := range list {
+		if *class != "" && string(c.Class) != *class {
+			continue
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", c.ID, c.Class, c.Language,
+			personLine(c.Expected.GivenName, c.Expected.FamilyName, c.Expected.Email),
+			personLine(c.Actual.GivenName, c.Actual.FamilyName, c.Actual.Email),
+			len(c.Notices), c.Updated.Local().Format("2006-01-02 15:04"))
+	}
+	tw.Flush()
+	return 0
+}
+
+func personLine(given, family, email string) string {
+	name := strings.TrimSpace(given + " " + family)
+	if name == "" {
+		name = "—"
+	}
+	if email == "" {
+		email = "—"
+	}
+	return name + " <" + email + ">"
+}
+
+func runCasesShow(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("cases show", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "", "the daemon's configuration `file`")
+	asJSON := fs.Bool("json", false, "print the case as JSON")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return flagError(err)
+	}
+	if len(pos) != 1 {
+		fmt.Fprintln(stderr, "usage: eiamtriage cases show --config FILE [--json] ID  (ID: the case id from `cases list`, or the eIAM profile id)")
+		return 2
+	}
+	store, closeFn, ok := openCases(ctx, *cfgPath, "cases show", stderr)
+	if !ok {
+		return 1
+	}
+	defer closeFn()
+	id := pos[0]
+	c, _, err := store.Get(ctx, id)
+	if errors.Is(err, cases.ErrNotFound) && !strings.HasPrefix(id, "p.") && !strings.HasPrefix(id, "m.") {
+		c, _, err = store.Get(ctx, "p."+strings.ToLower(id))
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "eiamtriage cases show: %v\n", err)
+		return 1
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetEscapeHTML(false)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(c)
+		return 0
+	}
+	fmt.Fprintf(stdout, "case %s: %s (rule %d, names %s)\n", c.ID, strings.ToUpper(string(c.Class)), c.Rule, orDash(string(c.Names)))
+	fmt.Fprintf(stdout, "  profile %s, %s, %s, signed in %s, language %s\n", orDash(c.ProfileID), orDash(c.Application), orDash(c.Organisation), orDash(formatTime(c.SignedInAt)), c.Language)
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  \tentered in the portal\tsigned-in user")
+	fmt.Fprintf(tw, "  given name\t%s\t%s\n", orDash(c.Expected.GivenName), orDash(c.Actual.GivenName))
+	fmt.Fprintf(tw, "  family name\t%s\t%s\n", orDash(c.Expected.FamilyName), orDash(c.Actual.FamilyName))
+	fmt.Fprintf(tw, "  e-mail\t%s\t%s\n", orDash(c.Expected.Email), orDash(c.Actual.Email))
+	tw.Flush()
+	for _, r := range c.Reasons {
+		fmt.Fprintf(stdout, "  - %s\n", r)
+	}
+	for _, p := range c.Problems {
+		fmt.Fprintf(stdout, "  ! %s\n", p)
+	}
+	fmt.Fprintf(stdout, "  %d notice(s):\n", len(c.Notices))
+	for _, n := range c.Notices {
+		via := string(n.Delivery)
+		if n.Forwarder != "" {
+			via += " by " + n.Forwarder
+		}
+		dup := ""
+		if n.Duplicates > 0 {
+			dup = fmt.Sprintf(", delivered %d more time(s)", n.Duplicates)
+		}
+		fmt.Fprintf(stdout, "    %s  %s  %s  %s%s\n", n.ReceivedAt.Local().Format("2006-01-02 15:04"), n.Change, n.Class, via, dup)
+	}
+	return 0
+}
+
+func formatTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.Format("02.01.2006 15:04")
+}
