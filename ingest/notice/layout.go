@@ -531,6 +531,13 @@ search:
 	if !found {
 		n.Language = hint.code
 		n.Problems = append(n.Problems, "the comparison of the entered and the signed-in data was not found in the mail")
+		// The metadata still names the profile, so the notice joins its
+		// case; read it from the first body that has it.
+		for _, c := range cands {
+			if p.readMeta(n, c.get(), hint); n.ProfileID != "" {
+				break
+			}
+		}
 		return n
 	}
 	n.Language = bestLang.code

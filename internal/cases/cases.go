@@ -302,7 +302,11 @@ func newCase(key string, in Incoming, ref NoticeRef, now time.Time) *Case {
 func join(c *Case, in Incoming, ref NoticeRef, now time.Time) Change {
 	for i := range c.Notices {
 		r := &c.Notices[i]
-		if r.MailID == ref.MailID || (ref.MessageID != "" && r.MessageID == ref.MessageID) {
+		// The same mail, or the same notice in another mail (delivered
+		// directly and forwarded): same Message-ID and the same compared
+		// values. A different notice that reuses a Message-ID joins.
+		sameNotice := ref.MessageID != "" && r.MessageID == ref.MessageID && r.Expected == ref.Expected && r.Actual == ref.Actual
+		if r.MailID == ref.MailID || sameNotice {
 			if r.MailID != ref.MailID {
 				r.Duplicates++
 				c.Updated = now
