@@ -124,7 +124,9 @@ func (e *env) run(t *testing.T, h pipeline.Handler) {
 	cfg.Status = &pipeline.Status{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- pipeline.Run(ctx, e.js, cfg, h, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)), nil) }()
+	go func() {
+		done <- pipeline.Run(ctx, e.js, cfg, h, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)), nil)
+	}()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
