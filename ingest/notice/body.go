@@ -212,66 +212,154 @@ func splitCells(l string) []string {
 	return cells
 }
 
-// htmlItems reads an HTML body into items. Tables that hold no other table
-// become table items; layout tables (those holding tables) are read as text,
-// so a notice wrapped in a mail program's layout table is still found.
-// Block elements and <br> end lines.
+// htmlItems reads an HTML body into items with x/net/html's tokenizer.
+// Tables that hold no other table become table items; layout tables (those
+// holding tables) are read as text, so a notice wrapped in a mail program's
+// layout table is still found. Block elements, table rows and cells, and
+// <br> end lines. The tokenizer, not the tree builder, keeps this cheap;
+// entities (&uuml;, &#233;, &nbsp;) are decoded by it.
 func htmlItems(s string) ([]item, error) {
-	doc, err := html.Parse(strings.NewReader(s))
-	if err != nil {
-		return nil, err
-	}
-	w := &htmlWalker{}
-	w.walk(doc)
-	w.endLine()
-	return w.items, nil
-}
-
-type htmlWalker struct {
-	items []item
-	line  strings.Builder
-}
-
-func (w *htmlWalker) endLine() {
-	if w.line.Len() > 0 {
-		w.items = append(w.items, item{line: w.line.String()})
-		w.line.Reset()
-	}
-}
-
-func (w *htmlWalker) walk(n *html.Node) {
-	switch n.Type {
-	case html.TextNode:
-		w.line.WriteString(n.Data)
-		return
-	case html.ElementNode:
-		switch n.DataAtom {
-		case atom.Script, atom.Style, atom.Head, atom.Title:
-			return
-		case atom.Br:
-			w.endLine()
-			return
-		case atom.Table:
-			if !hasDescendant(n, atom.Table) {
-				w.endLine()
-				if t := tableRows(n); len(t) > 0 {
-					w.items = append(w.items, item{table: t})
+	z := html.NewTokenizer(strings.NewReader(s))
+	root := &htmlFrame{}
+	stack := []*htmlFrame{root}
+	skip := atom.Atom(0) // inside <script>, <style>, <head> or <title>
+	for {
+		tt := z.Next()
+		top := stack[len(stack)-1]
+		switch tt {
+		case html.ErrorToken:
+			if err := z.Err(); err != io.EOF {
+				return nil, err
+			}
+			for len(stack) > 1 {
+				stack = closeTable(stack)
+			}
+			root.endLine()
+			return root.items, nil
+		case html.TextToken:
+			if skip != 0 {
+				continue
+			}
+			text := z.Text()
+			top.line.Write(text)
+			if top.cell != nil {
+				top.cell.Write(text)
+			}
+		case html.StartTagToken, html.SelfClosingTagToken:
+			name, _ := z.TagName()
+			a := atom.Lookup(name)
+			if skip != 0 {
+				continue
+			}
+			switch a {
+			case atom.Script, atom.Style, atom.Head, atom.Title:
+				if tt == html.StartTagToken {
+					skip = a
 				}
-				return
+			case atom.Br:
+				top.endLine()
+				if top.cell != nil {
+					top.cell.WriteByte(' ')
+				}
+			case atom.Table:
+				top.endLine()
+				top.nested = top.table
+				stack = append(stack, &htmlFrame{table: true})
+			case atom.Tr:
+				top.endCell()
+				top.endRow()
+				top.endLine()
+				top.inRow = top.table
+			case atom.Td, atom.Th:
+				top.endCell()
+				top.endLine()
+				if top.table {
+					top.cell = new(bytes.Buffer)
+				}
+			default:
+				if isBlock(a) {
+					top.endLine()
+				}
+			}
+		case html.EndTagToken:
+			name, _ := z.TagName()
+			a := atom.Lookup(name)
+			if skip != 0 {
+				if a == skip {
+					skip = 0
+				}
+				continue
+			}
+			switch a {
+			case atom.Table:
+				if len(stack) > 1 {
+					stack = closeTable(stack)
+				}
+			case atom.Td, atom.Th:
+				top.endCell()
+				top.endLine()
+			case atom.Tr:
+				top.endCell()
+				top.endRow()
+				top.endLine()
+			default:
+				if isBlock(a) {
+					top.endLine()
+				}
 			}
 		}
-		if isBlock(n.DataAtom) {
-			w.endLine()
-			for c := n.FirstChild; c != nil; c = c.NextSibling {
-				w.walk(c)
-			}
-			w.endLine()
-			return
-		}
 	}
-	for c := n.FirstChild; c != nil; c = c.NextSibling {
-		w.walk(c)
+}
+
+// htmlFrame is the document or one open table while tokenizing.
+type htmlFrame struct {
+	table  bool
+	nested bool // a table that holds a table: read as text
+	items  []item
+	line   bytes.Buffer
+	rows   [][]string
+	row    []string
+	inRow  bool
+	cell   *bytes.Buffer
+}
+
+func (f *htmlFrame) endLine() {
+	if f.line.Len() > 0 {
+		f.items = append(f.items, item{line: f.line.String()})
+		f.line.Reset()
 	}
+}
+
+func (f *htmlFrame) endCell() {
+	if f.cell != nil {
+		f.row = append(f.row, cleanValue(f.cell.String()))
+		f.cell = nil
+	}
+}
+
+func (f *htmlFrame) endRow() {
+	f.endCell()
+	if f.inRow || len(f.row) > 0 {
+		f.rows = append(f.rows, f.row)
+	}
+	f.row, f.inRow = nil, false
+}
+
+// closeTable pops the innermost table and gives it to its parent: as a
+// table item, or as its text when it is a layout table.
+func closeTable(stack []*htmlFrame) []*htmlFrame {
+	f := stack[len(stack)-1]
+	stack = stack[:len(stack)-1]
+	parent := stack[len(stack)-1]
+	f.endRow()
+	f.endLine()
+	parent.endLine()
+	if f.nested {
+		parent.items = append(parent.items, f.items...)
+	} else if len(f.rows) > 0 {
+		parent.items = append(parent.items, item{table: f.rows})
+	}
+	return stack
 }
 
 func isBlock(a atom.Atom) bool {
@@ -279,83 +367,33 @@ func isBlock(a atom.Atom) bool {
 	case atom.P, atom.Div, atom.Tr, atom.Td, atom.Th, atom.Li, atom.Ul, atom.Ol,
 		atom.H1, atom.H2, atom.H3, atom.H4, atom.H5, atom.H6, atom.Blockquote,
 		atom.Pre, atom.Hr, atom.Table, atom.Body, atom.Section, atom.Article,
-		atom.Header, atom.Footer, atom.Dl, atom.Dt, atom.Dd, atom.Center:
+		atom.Header, atom.Footer, atom.Dl, atom.Dt, atom.Dd, atom.Center, atom.Html:
 		return true
 	}
 	return false
 }
 
-func hasDescendant(n *html.Node, a atom.Atom) bool {
-	for c := n.FirstChild; c != nil; c = c.NextSibling {
-		if c.Type == html.ElementNode && c.DataAtom == a {
-			return true
-		}
-		if hasDescendant(c, a) {
-			return true
-		}
-	}
-	return false
-}
-
-// tableRows returns the rows of a table as cell texts.
-func tableRows(n *html.Node) [][]string {
-	var rows [][]string
-	var visit func(*html.Node)
-	visit = func(n *html.Node) {
-		for c := n.FirstChild; c != nil; c = c.NextSibling {
-			if c.Type != html.ElementNode {
-				continue
-			}
-			if c.DataAtom == atom.Tr {
-				var row []string
-				for cell := c.FirstChild; cell != nil; cell = cell.NextSibling {
-					if cell.Type == html.ElementNode && (cell.DataAtom == atom.Td || cell.DataAtom == atom.Th) {
-						row = append(row, cleanValue(nodeText(cell)))
-					}
-				}
-				rows = append(rows, row)
-				continue
-			}
-			visit(c)
-		}
-	}
-	visit(n)
-	return rows
-}
-
-func nodeText(n *html.Node) string {
-	var b strings.Builder
-	var visit func(*html.Node)
-	visit = func(n *html.Node) {
-		if n.Type == html.TextNode {
-			b.WriteString(n.Data)
-			return
-		}
-		if n.Type == html.ElementNode && n.DataAtom == atom.Br {
-			b.WriteByte(' ')
-		}
-		for c := n.FirstChild; c != nil; c = c.NextSibling {
-			visit(c)
-		}
-	}
-	visit(n)
-	return b.String()
-}
-
 // cleanValue turns NBSP and other white space into single spaces and trims.
+// Most values are clean already and come back without a copy.
 func cleanValue(s string) string {
-	if s == "" {
-		return s
-	}
-	simple := true
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 0x80 || c == '\t' || c == '\n' || c == '\r' || (c == ' ' && (i == 0 || i == len(s)-1 || s[i-1] == ' ')) {
-			simple = false
+	prevSpace := true // a space at the start is not clean
+	clean := true
+	for _, r := range s {
+		if r < 0x80 && r > ' ' {
+			prevSpace = false
+			continue
+		}
+		if !isSpace(r) {
+			prevSpace = false
+			continue
+		}
+		if r != ' ' || prevSpace {
+			clean = false
 			break
 		}
+		prevSpace = true
 	}
-	if simple {
+	if clean && (!prevSpace || s == "") {
 		return s
 	}
 	var b strings.Builder

@@ -3,6 +3,8 @@ package notice
 import (
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 type field uint8
@@ -71,11 +73,40 @@ func keySet(labels []string) map[string]bool {
 // labelKey is the form labels are compared in: white space and NBSP
 // collapsed and trimmed, a trailing colon dropped, lower case.
 func labelKey(s string) string {
-	s = cleanValue(s)
-	for strings.HasSuffix(s, ":") {
-		s = strings.TrimRight(strings.TrimSuffix(s, ":"), " ")
+	var kb keyBuf
+	return string(keyOf(&kb, s))
+}
+
+// keyBuf holds a label key on the stack; keyOf fills it.
+type keyBuf [128]byte
+
+// keyOf returns the label key of s (see labelKey) in kb's storage, so that
+// a map lookup m[string(keyOf(&kb, s))] allocates nothing.
+func keyOf(kb *keyBuf, s string) []byte {
+	k := kb[:0]
+	pending := false
+	for _, r := range s {
+		if isSpace(r) {
+			pending = len(k) > 0
+			continue
+		}
+		if pending {
+			k = append(k, ' ')
+			pending = false
+		}
+		switch {
+		case r >= 'A' && r <= 'Z':
+			k = append(k, byte(r)+'a'-'A')
+		case r < utf8.RuneSelf:
+			k = append(k, byte(r))
+		default:
+			k = utf8.AppendRune(k, unicode.ToLower(r))
+		}
 	}
-	return strings.ToLower(s)
+	for len(k) > 0 && (k[len(k)-1] == ':' || k[len(k)-1] == ' ') {
+		k = k[:len(k)-1]
+	}
+	return k
 }
 
 // subjectKey is the form subjects are compared in: lower case, white space
@@ -178,6 +209,7 @@ func (p *Parser) isMarker(t string) bool {
 // forwarded message (a marker line such as Gmail's, or Outlook's "Von:" ...
 // "Betreff:" rows) and returns the quoted sender, subject and what follows.
 func (p *Parser) findForward(items []item) (forwardBlock, bool) {
+	var kb keyBuf
 	for i := 0; i < len(items); i++ {
 		if items[i].isTable() {
 			continue
@@ -186,7 +218,7 @@ func (p *Parser) findForward(items []item) (forwardBlock, bool) {
 		start := -1
 		if p.isMarker(t) {
 			start = i + 1
-		} else if label, value, ok := splitRow(t); ok && p.fwdFrom[labelKey(label)] && strings.Contains(value, "@") {
+		} else if label, value, ok := splitRow(t); ok && p.fwdFrom[string(keyOf(&kb, label))] && strings.Contains(value, "@") {
 			start = i
 		}
 		if start < 0 {
@@ -211,17 +243,17 @@ func (p *Parser) findForward(items []item) (forwardBlock, bool) {
 			if !ok {
 				break
 			}
-			k := labelKey(label)
+			k := keyOf(&kb, label)
 			switch {
-			case p.fwdFrom[k]:
+			case p.fwdFrom[string(k)]:
 				if fw.from == "" {
 					fw.from = extractAddress(value)
 				}
-			case p.fwdSubject[k]:
+			case p.fwdSubject[string(k)]:
 				if fw.subject == "" {
 					fw.subject = value
 				}
-			case p.fwdOther[k]:
+			case p.fwdOther[string(k)]:
 			default:
 				break block
 			}
@@ -341,13 +373,14 @@ func findComparison(c *candidate, l *lang) (comparison, bool) {
 }
 
 func readTable(rows [][]string, l *lang) (comparison, bool) {
+	var kb keyBuf
 	for r, row := range rows {
 		expCol, actCol := -1, -1
 		for i, cell := range row {
-			k := labelKey(cell)
-			if expCol < 0 && l.expected[k] {
+			k := keyOf(&kb, cell)
+			if expCol < 0 && l.expected[string(k)] {
 				expCol = i
-			} else if actCol < 0 && l.actual[k] {
+			} else if actCol < 0 && l.actual[string(k)] {
 				actCol = i
 			}
 		}
@@ -366,7 +399,7 @@ func readTable(rows [][]string, l *lang) (comparison, bool) {
 			if label == "" && ev == "" && av == "" {
 				continue
 			}
-			f, known := l.attr[labelKey(label)]
+			f, known := l.attr[string(keyOf(&kb, label))]
 			if !known {
 				cmp.extras = append(cmp.extras, Row{Label: label, Expected: ev, Actual: av})
 				continue
@@ -404,6 +437,7 @@ func countCells(p Person) int {
 // "Label: value" lines. After a blank line inside a block only known
 // attribute labels continue it, so a closing "Note: ..." is not an extra row.
 func readBlocks(items []item, l *lang) (comparison, bool) {
+	var kb keyBuf
 	var cmp comparison
 	var seen [8]bool
 	var rowSeen [3]bool
@@ -421,8 +455,8 @@ func readBlocks(items []item, l *lang) (comparison, bool) {
 			afterBlank = true
 			continue
 		}
-		k := labelKey(line)
-		if l.expected[k] {
+		k := keyOf(&kb, line)
+		if l.expected[string(k)] {
 			if !foundExp {
 				if !foundAct {
 					cmp.start = i
@@ -432,7 +466,7 @@ func readBlocks(items []item, l *lang) (comparison, bool) {
 				continue
 			}
 		}
-		if l.actual[k] {
+		if l.actual[string(k)] {
 			if !foundAct {
 				if !foundExp {
 					cmp.start = i
@@ -450,7 +484,7 @@ func readBlocks(items []item, l *lang) (comparison, bool) {
 			side = -1
 			continue
 		}
-		f, known := l.attr[labelKey(label)]
+		f, known := l.attr[string(keyOf(&kb, label))]
 		if !known {
 			if afterBlank {
 				side = -1
@@ -565,6 +599,7 @@ func without(ls []*lang, x *lang) []*lang {
 // kept as extra rows.
 func (p *Parser) readMeta(n *Notice, items []item, l *lang) {
 	runStart := -1
+	var kb keyBuf
 	flush := func(end int) {
 		if runStart < 0 {
 			return
@@ -572,7 +607,7 @@ func (p *Parser) readMeta(n *Notice, items []item, l *lang) {
 		known := false
 		for _, it := range items[runStart:end] {
 			label, _, _ := splitRow(cleanValue(it.line))
-			if _, ok := l.meta[labelKey(label)]; ok {
+			if _, ok := l.meta[string(keyOf(&kb, label))]; ok {
 				known = true
 				break
 			}
@@ -580,7 +615,7 @@ func (p *Parser) readMeta(n *Notice, items []item, l *lang) {
 		if known {
 			for _, it := range items[runStart:end] {
 				label, value, _ := splitRow(cleanValue(it.line))
-				switch l.meta[labelKey(label)] {
+				switch l.meta[string(keyOf(&kb, label))] {
 				case fieldProfileID:
 					n.ProfileID = value
 				case fieldApplication:

@@ -1,15 +1,22 @@
 package notice
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/emersion/go-message"
 	"github.com/emersion/go-message/mail"
+	"github.com/emersion/go-message/textproto"
 )
+
+// readers are the buffered readers the message header is read with; every
+// part of a message is read before Parse returns, so they are reused.
+var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
 
 // Options tune a Parser beyond the wording. A nil *Options means defaults.
 type Options struct {
@@ -148,10 +155,19 @@ func readHeader(h mail.Header) header {
 }
 
 func (p *Parser) parse(raw []byte, depth int) (*Notice, error) {
-	e, err := message.Read(bytes.NewReader(raw))
-	if e == nil {
+	br := readers.Get().(*bufio.Reader)
+	br.Reset(bytes.NewReader(raw))
+	defer func() {
+		br.Reset(nil)
+		readers.Put(br)
+	}()
+	th, err := textproto.ReadHeader(br)
+	if err != nil {
 		return nil, fmt.Errorf("notice: the message header cannot be read (%v): is this an RFC 5322 mail (.eml)?", err)
 	}
+	// An unknown charset or transfer encoding still gives a usable entity;
+	// readBodies notes the problem.
+	e, _ := message.New(message.Header{Header: th}, br)
 	h := mail.Header{Header: e.Header}
 	hd := readHeader(h)
 
