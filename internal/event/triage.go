@@ -2,8 +2,13 @@ package event
 
 import "time"
 
-// MailIgnored is the payload of TypeMailIgnored: a mail the classify stage
-// judged not to be a notice. It is recorded, never acted on.
+// SubjectQuarantine is where mail that looked like a notice from an
+// untrusted sender is recorded (TypeMailQuarantined).
+const SubjectQuarantine = "eiam.dead.quarantine"
+
+// MailIgnored is the payload of TypeMailIgnored and TypeMailQuarantined: a
+// mail the classify stage judged not to be a notice. It is recorded, never
+// acted on.
 type MailIgnored struct {
 	MailID string `json:"mail_id"`
 	Source string `json:"source"`

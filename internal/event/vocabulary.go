@@ -41,6 +41,11 @@ const (
 	TypeMailReceived = "ch.eiamtriage.mail.received.v1"
 	// TypeMailIgnored marks a mail recorded as not-a-notice.
 	TypeMailIgnored = "ch.eiamtriage.mail.ignored.v1"
+	// TypeMailQuarantined marks a mail that looked like a notice from a
+	// sender that is not trusted (possibly forged): recorded on
+	// eiam.dead.quarantine with a MailIgnored payload, never acted on,
+	// shown to the superuser as suspicious.
+	TypeMailQuarantined = "ch.eiamtriage.mail.quarantined.v1"
 	// TypeCaseClassified announces a new case with its class.
 	TypeCaseClassified = "ch.eiamtriage.case.classified.v1"
 	// TypeCaseJoined announces that a later notice joined an existing case.

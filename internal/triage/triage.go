@@ -1,8 +1,9 @@
 // Package triage is the classify stage of the pipeline: it consumes
 // mail-received events, reads the stored mail, runs the notice parser and
 // the classifier, records the case and publishes the case event. Mail that
-// is not a notice is recorded on eiam.notice.ignored and never becomes a
-// case.
+// is not a notice is recorded on eiam.notice.ignored, or quarantined on
+// eiam.dead.quarantine when it looked like a notice from an untrusted
+// sender; neither ever becomes a case.
 //
 // The stage is a pipeline.Handler: what a failure means (retry, dead
 // letter) is decided by pipeline.Run, not here. Errors that can never
@@ -174,11 +175,15 @@ func (s *Stage) ignore(ctx context.Context, log *zap.Logger, mr event.MailReceiv
 		ig.Kind, ig.Reason = nn.Kind, nn.Reason
 		ig.Suspicious = nn.Kind == "untrusted-sender"
 	}
-	out, err := event.New(event.TypeMailIgnored, "eiamtriage/"+StageName, "ignored-"+mr.MailID, ig.At, ig)
+	typ, subject := event.TypeMailIgnored, event.SubjectNoticeIgnored
+	if ig.Suspicious {
+		typ, subject = event.TypeMailQuarantined, event.SubjectQuarantine
+	}
+	out, err := event.New(typ, "eiamtriage/"+StageName, "ignored-"+mr.MailID, ig.At, ig)
 	if err != nil {
 		return pipeline.Permanent(err)
 	}
-	if err := pipeline.Publish(ctx, s.js, event.SubjectNoticeIgnored, out); err != nil {
+	if err := pipeline.Publish(ctx, s.js, subject, out); err != nil {
 		return fmt.Errorf("triage: record ignored mail %s: %w", mr.MailID, err)
 	}
 	s.metrics.mail("ignored-" + ig.Kind)

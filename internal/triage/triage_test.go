@@ -85,6 +85,8 @@ func newEnv(t *testing.T) *env {
 				key = "case"
 			case m.Subject == event.SubjectNoticeIgnored:
 				key = "ignored"
+			case m.Subject == event.SubjectQuarantine:
+				key = "quarantine"
 			}
 			e.events[key] = append(e.events[key], ev)
 			e.seenIDs[ev.ID]++
@@ -176,8 +178,9 @@ func (e *env) cases(t *testing.T) []*cases.Case {
 }
 
 type golden struct {
-	Class     string `json:"class"`
-	ProfileID string `json:"profile_id"`
+	Class      string `json:"class"`
+	ProfileID  string `json:"profile_id"`
+	NotANotice string `json:"not_a_notice"`
 }
 
 // TestFixturesBecomeCases publishes every fixture of testdata/notices and
@@ -195,7 +198,7 @@ func TestFixturesBecomeCases(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantCases := map[string]string{} // case id -> class
-	ignored := 0
+	ignored, quarantined := 0, 0
 	for name, g := range want {
 		raw, err := os.ReadFile(filepath.Join("../../testdata/notices", name))
 		if err != nil {
@@ -203,6 +206,8 @@ func TestFixturesBecomeCases(t *testing.T) {
 		}
 		e.submit(t, raw, "test:"+name)
 		switch {
+		case g.NotANotice == "untrusted-sender":
+			quarantined++
 		case g.Class == "not-a-notice":
 			ignored++
 		case g.ProfileID != "":
@@ -216,10 +221,14 @@ func TestFixturesBecomeCases(t *testing.T) {
 		}
 	}
 	eventually(t, "every mail to be triaged", func() bool {
-		return e.count("ignored") == ignored && len(e.cases(t)) == len(wantCases)
+		return e.count("ignored") == ignored && e.count("quarantine") == quarantined && len(e.cases(t)) == len(wantCases)
 	}, func() string {
-		return fmt.Sprintf("%d ignored of %d, %d cases of %d", e.count("ignored"), ignored, len(e.cases(t)), len(wantCases))
+		return fmt.Sprintf("%d ignored of %d, %d quarantined of %d, %d cases of %d", e.count("ignored"), ignored,
+			e.count("quarantine"), quarantined, len(e.cases(t)), len(wantCases))
 	})
+	if quarantined == 0 || ignored == 0 {
+		t.Fatalf("the fixtures hold %d quarantined and %d ignored mails; want some of each", quarantined, ignored)
+	}
 	got := e.cases(t)
 	for _, c := range got {
 		class, ok := wantCases[c.ID]
@@ -236,13 +245,16 @@ func TestFixturesBecomeCases(t *testing.T) {
 			}
 		}
 	}
-	for _, ev := range e.list("ignored") {
+	for _, ev := range append(e.list("ignored"), e.list("quarantine")...) {
 		var ig event.MailIgnored
 		if err := ev.Decode(&ig); err != nil {
 			t.Fatal(err)
 		}
 		if ig.Kind == "" || ig.Reason == "" {
 			t.Errorf("ignored record without kind or reason: %+v", ig)
+		}
+		if quarantine := ev.Type == event.TypeMailQuarantined; quarantine != ig.Suspicious || quarantine != (ig.Kind == "untrusted-sender") {
+			t.Errorf("%s record of kind %s, suspicious %v", ev.Type, ig.Kind, ig.Suspicious)
 		}
 	}
 	e.mu.Lock()
