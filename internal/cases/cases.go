@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -57,8 +58,10 @@ type NoticeRef struct {
 	Change Change `json:"change"`
 	// Published is set once the case event for this notice was published.
 	Published bool `json:"published"`
-	// Duplicates counts further deliveries of this same notice.
-	Duplicates int `json:"duplicates,omitempty"`
+	// Duplicates counts other mails that carried this same notice (it
+	// arrived directly and forwarded, say); DuplicateMails names them.
+	Duplicates     int      `json:"duplicates,omitempty"`
+	DuplicateMails []string `json:"duplicate_mails,omitempty"`
 }
 
 // Case is the record of one profile's mismatch.
@@ -307,8 +310,9 @@ func join(c *Case, in Incoming, ref NoticeRef, now time.Time) Change {
 		// values. A different notice that reuses a Message-ID joins.
 		sameNotice := ref.MessageID != "" && r.MessageID == ref.MessageID && r.Expected == ref.Expected && r.Actual == ref.Actual
 		if r.MailID == ref.MailID || sameNotice {
-			if r.MailID != ref.MailID {
-				r.Duplicates++
+			if r.MailID != ref.MailID && !slices.Contains(r.DuplicateMails, ref.MailID) {
+				r.DuplicateMails = append(r.DuplicateMails, ref.MailID)
+				r.Duplicates = len(r.DuplicateMails)
 				c.Updated = now
 			}
 			return Duplicate

@@ -121,6 +121,9 @@ func (d *Daemon) NATSURL() string { return d.broker.ClientURL() }
 // unacknowledged for redelivery), close the HTTP listener, close NATS.
 func (d *Daemon) Run(ctx context.Context) error {
 	defer d.broker.Close()
+	// A part that fails for good stops the others through this context.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	cfg := d.cfg
 	parser, err := notice.NewParser(cfg.Wording, nil)
 	if err != nil {
@@ -176,10 +179,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 		cancel()
 	}
 	if runErr != nil {
-		// A stage failed for good while ctx is still live: the stages'
-		// ctx is ours, so stop the rest by returning after they end.
 		d.log.Error("stopping after a failure", zap.Error(runErr))
 	}
+	cancel()
 	wg.Wait()
 	return runErr
 }

@@ -157,7 +157,12 @@ func (s *Stage) Handle(ctx context.Context, m pipeline.Msg) error {
 	}
 	if err := s.cases.MarkPublished(ctx, c.ID, mr.MailID); err != nil {
 		// The event is out; a redelivery publishes it again under the
-		// same id, which the stream drops as a duplicate.
+		// same id, which the stream drops as a duplicate within its
+		// window (pipeline.DuplicateWindow, 10 minutes; a redelivery
+		// comes after AckWait or a nak's delay, well inside it). Only a
+		// crash here followed by more than 10 minutes of downtime can
+		// publish the event twice, with the same id: consumers of case
+		// events key their side effects by event id.
 		return err
 	}
 	s.metrics.mail("notice")
