@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/eiamtriage/eiamtriage/internal/event"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 )
@@ -37,6 +38,7 @@ const (
 	restartMax    = 10 * time.Second
 	stableAfter   = time.Minute // a consumption that ran this long resets the restart backoff
 	termReasonMax = 256
+	pullExpiry    = 5 * time.Second
 )
 
 // ConsumerConfig describes one stage's durable pull consumer and how Run
@@ -315,7 +317,18 @@ func (r *runner) start(ccfg jetstream.ConsumerConfig, deliver jetstream.MessageH
 	}
 	cc, err := cons.Consume(deliver,
 		jetstream.PullMaxMessages(r.cfg.Workers),
-		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+		// Short pulls: a pull that meets a consumer without a leader
+		// (just created, or re-electing after its node died) is only
+		// retried when it expires.
+		jetstream.PullExpiry(pullExpiry),
+		jetstream.ConsumeErrHandler(func(cc jetstream.ConsumeContext, err error) {
+			if errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoHeartbeat) {
+				// Nobody serves the pull: start over (supervise
+				// recreates the consumption) rather than wait.
+				r.log.Warn("consume error; restarting the consumption", zap.Error(err))
+				cc.Stop()
+				return
+			}
 			r.log.Warn("consume error", zap.Error(err))
 		}))
 	if err != nil {

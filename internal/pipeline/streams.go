@@ -102,5 +102,32 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg StreamConfig
 	}); err != nil {
 		return fmt.Errorf("pipeline: create or update object store %s (%d replicas): %w", BucketMail, r, err)
 	}
+	// nats.go creates buckets with direct get allowed, so that any replica
+	// answers reads: in a cluster a replica that has not applied a write
+	// yet then says a case or a mail does not exist right after it was
+	// written (a mail dead-lettered as "not in the object store", seen in
+	// the three-node test). Reads go to the stream leader instead.
+	for _, name := range []string{"KV_" + BucketCases, "OBJ_" + BucketMail} {
+		if err := leaderReads(ctx, js, name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// leaderReads turns off direct get on the stream name.
+func leaderReads(ctx context.Context, js jetstream.JetStream, name string) error {
+	st, err := js.Stream(ctx, name)
+	if err != nil {
+		return fmt.Errorf("pipeline: stream %s: %w", name, err)
+	}
+	cfg := st.CachedInfo().Config
+	if !cfg.AllowDirect {
+		return nil
+	}
+	cfg.AllowDirect = false
+	if _, err := js.UpdateStream(ctx, cfg); err != nil {
+		return fmt.Errorf("pipeline: stream %s: turn off direct get: %w", name, err)
+	}
 	return nil
 }

@@ -7,10 +7,14 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sort"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/eiamtriage/eiamtriage/classify"
@@ -144,26 +148,72 @@ type instance struct {
 	done   chan struct{}
 	err    error // Run's result, once done is closed
 	status *pipeline.Status
+	once   sync.Once
+	pm     *pipeline.Metrics
+	reg    *prometheus.Registry
 }
 
 // startInstance runs the stage under cfg on js until stop (or cleanup).
 func startInstance(tb testing.TB, name string, js jetstream.JetStream, cfg pipeline.ConsumerConfig, log *zap.Logger) *instance {
 	tb.Helper()
 	stage := newStage(tb, js, log.Named(name))
-	in := &instance{name: name, done: make(chan struct{}), status: &pipeline.Status{}}
+	reg := prometheus.NewRegistry()
+	in := &instance{name: name, done: make(chan struct{}), status: &pipeline.Status{}, reg: reg, pm: pipeline.NewMetrics(reg)}
 	cfg.Status = in.status
 	ctx, cancel := context.WithCancel(context.Background())
 	in.cancel = cancel
 	go func() {
 		defer close(in.done)
-		in.err = pipeline.Run(ctx, js, cfg, stage.Handle, log.Named(name), nil)
+		in.err = pipeline.Run(ctx, js, cfg, stage.Handle, log.Named(name), in.pm)
 	}()
 	tb.Cleanup(func() { in.stop(tb, 30*time.Second) })
 	return in
 }
 
+// outcomes describes how many messages the instance acked, retried and
+// dead-lettered, for the log.
+func (in *instance) outcomes() string {
+	counts := in.counts()
+	parts := make([]string, 0, len(counts))
+	for o, n := range counts {
+		parts = append(parts, fmt.Sprintf("%s=%.0f", o, n))
+	}
+	sort.Strings(parts)
+	return in.name + ": " + strings.Join(parts, " ")
+}
+
+// acked returns how many messages the instance acked.
+func (in *instance) acked() float64 { return in.counts()[pipeline.OutcomeAck] }
+
+// counts returns the instance's eiamtriage_messages_total by outcome.
+func (in *instance) counts() map[string]float64 {
+	counts := map[string]float64{}
+	mfs, err := in.reg.Gather()
+	if err != nil {
+		return counts
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "eiamtriage_messages_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "outcome" {
+					counts[l.GetValue()] = m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return counts
+}
+
 // stop cancels the instance and waits, bounded, for Run to return.
 func (in *instance) stop(tb testing.TB, wait time.Duration) {
+	tb.Helper()
+	in.once.Do(func() { in.wait(tb, wait) })
+}
+
+func (in *instance) wait(tb testing.TB, wait time.Duration) {
 	tb.Helper()
 	in.cancel()
 	select {
@@ -191,6 +241,23 @@ func submit(in *ingest.Intake, raw []byte, source string, deadline time.Time) (f
 		failed++
 		if pipeline.IsPermanent(err) || time.Now().After(deadline) {
 			return failed, err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// waitUntil polls cond every 100 ms until it holds or deadline passes, and
+// then fails with the last state cond described.
+func waitUntil(tb testing.TB, deadline time.Time, what string, cond func() (bool, string)) {
+	tb.Helper()
+	var state string
+	for {
+		var ok bool
+		if ok, state = cond(); ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("timed out waiting for %s; last state: %s", what, state)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

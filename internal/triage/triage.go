@@ -28,6 +28,10 @@ import (
 	"github.com/eiamtriage/eiamtriage/internal/pipeline"
 )
 
+// missingMailTries is how many deliveries a mail the object store does not
+// have gets before its event is dead-lettered.
+const missingMailTries = 3
+
 // StageName is the stage's name in consumer names, dead-letter subjects,
 // metrics and logs.
 const StageName = "classify"
@@ -110,6 +114,12 @@ func (s *Stage) Handle(ctx context.Context, m pipeline.Msg) error {
 	log := s.log.With(zap.String("mail", short(mr.MailID)), zap.String("source", mr.Source))
 
 	raw, err := s.mail.GetBytes(ctx, mr.Object)
+	if errors.Is(err, jetstream.ErrObjectNotFound) && m.NumDelivered < missingMailTries {
+		// The intake stores the mail before it announces it; a
+		// replica that lags can still miss it. Try again before
+		// giving up.
+		return fmt.Errorf("triage: mail %s (%s) not found in %s yet: %w", mr.MailID, mr.Source, pipeline.BucketMail, err)
+	}
 	if errors.Is(err, jetstream.ErrObjectNotFound) {
 		return pipeline.Permanent(fmt.Errorf("triage: mail %s (%s) is not in the object store %s: it was deleted or never stored; submit it again", mr.MailID, mr.Source, pipeline.BucketMail))
 	}
