@@ -1,6 +1,7 @@
-// Package ingest takes mail into the pipeline: it stores each raw mail,
-// byte for byte, in the JetStream object store and announces it with a
-// mail-received event. The IMAP ingest and the `publish` command share it,
+// Package ingest takes mail into the pipeline: it announces each raw mail
+// with a mail-received event that carries the mail byte for byte (a mail
+// over event.InlineMax goes to the JetStream object store and the event
+// names it). The stream keeps the events, and with them the originals. The IMAP ingest and the `publish` command share it,
 // so a saved .eml goes exactly the way a mail from the mailbox goes.
 //
 // The notice parser itself is in the subpackage ingest/notice.
@@ -54,9 +55,10 @@ func MailID(raw []byte) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// Submit stores raw and publishes its mail-received event on
-// eiam.notice.received. It is idempotent: the object is named by the mail's
-// hash and the event's id (its Nats-Msg-Id) is derived from it, so a mail
+// Submit publishes raw in its mail-received event on eiam.notice.received
+// (storing it in the object store first when it is large). It is
+// idempotent: an object is named by the mail's hash and the event's id (its
+// Nats-Msg-Id) is derived from it, so a mail
 // submitted twice within the streams' duplicate window is one event, and a
 // later second submission is recognised by the classify stage as a notice
 // that already joined its case. source says where the mail came from
@@ -69,10 +71,15 @@ func (in *Intake) Submit(ctx context.Context, raw []byte, source string) (event.
 		return event.MailReceived{}, fmt.Errorf("%w: %s is %d bytes, the limit (pipeline.max_mail_size) is %d", ErrTooLarge, source, len(raw), in.maxSize)
 	}
 	id := MailID(raw)
-	mr := event.MailReceived{MailID: id, Object: id, Size: int64(len(raw)), Source: source, ReceivedAt: in.now().UTC()}
-	if info, err := in.store.GetInfo(ctx, id); err != nil || info.Size != uint64(len(raw)) {
-		if _, err := in.store.Put(ctx, jetstream.ObjectMeta{Name: id, Description: source}, bytes.NewReader(raw)); err != nil {
-			return mr, fmt.Errorf("ingest: store mail %s (%s) in %s: %w", id, source, pipeline.BucketMail, err)
+	mr := event.MailReceived{MailID: id, Size: int64(len(raw)), Source: source, ReceivedAt: in.now().UTC()}
+	if len(raw) <= event.InlineMax {
+		mr.Raw = raw
+	} else {
+		mr.Object = id
+		if info, err := in.store.GetInfo(ctx, id); err != nil || info.Size != uint64(len(raw)) {
+			if _, err := in.store.Put(ctx, jetstream.ObjectMeta{Name: id, Description: source}, bytes.NewReader(raw)); err != nil {
+				return mr, fmt.Errorf("ingest: store mail %s (%s) in %s: %w", id, source, pipeline.BucketMail, err)
+			}
 		}
 	}
 	ev, err := event.New(event.TypeMailReceived, in.source, "mail-"+id, mr.ReceivedAt, mr)

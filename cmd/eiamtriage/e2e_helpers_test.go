@@ -479,12 +479,12 @@ type caseRecord struct {
 	Class     string `json:"class"`
 	Language  string `json:"language"`
 	Notices   []struct {
-		MailID     string `json:"mail_id"`
-		MessageID  string `json:"message_id"`
-		Class      string `json:"class"`
-		Change     string `json:"change"`
-		Published  bool   `json:"published"`
-		Duplicates int    `json:"duplicates"`
+		MailID      string `json:"mail_id"`
+		MessageID   string `json:"message_id"`
+		Class       string `json:"class"`
+		Change      string `json:"change"`
+		ReceivedSeq uint64 `json:"received_seq"`
+		Duplicates  int    `json:"duplicates"`
 	} `json:"notices"`
 	Created time.Time `json:"created"`
 	Updated time.Time `json:"updated"`

@@ -156,8 +156,8 @@ func checkCases(t *testing.T, list []caseRecord, want map[string]*expectedCase) 
 				t.Errorf("case %s: mail %s joined twice", c.ID, n.MailID)
 			}
 			refs[n.MailID] = true
-			if !n.Published {
-				t.Errorf("case %s: the event of the notice from mail %s is not marked published", c.ID, n.MailID)
+			if n.ReceivedSeq == 0 {
+				t.Errorf("case %s: the notice from mail %s has no received event sequence", c.ID, n.MailID)
 			}
 		}
 	}
@@ -615,7 +615,7 @@ func TestRestartAfterSIGKILL(t *testing.T) {
 		unpublished := 0
 		for _, c := range list {
 			for _, n := range c.Notices {
-				if !n.Published {
+				if n.ReceivedSeq == 0 {
 					unpublished++
 				}
 			}

@@ -45,19 +45,21 @@ const (
 
 // NoticeRef is one notice that joined a case.
 type NoticeRef struct {
-	MailID     string          `json:"mail_id"`
-	MessageID  string          `json:"message_id,omitempty"`
-	Delivery   notice.Delivery `json:"delivery"`
-	Forwarder  string          `json:"forwarder,omitempty"`
-	Class      classify.Class  `json:"class"`
-	Reasons    []string        `json:"reasons"`
-	Expected   notice.Person   `json:"expected"`
-	Actual     notice.Person   `json:"actual"`
-	ReceivedAt time.Time       `json:"received_at"`
+	MailID string `json:"mail_id"`
+	// ReceivedSeq is the sequence of the notice's mail-received event in
+	// the notices stream: the event carries the original mail (or names
+	// its object), for a forward byte for byte.
+	ReceivedSeq uint64          `json:"received_seq,omitempty"`
+	MessageID   string          `json:"message_id,omitempty"`
+	Delivery    notice.Delivery `json:"delivery"`
+	Forwarder   string          `json:"forwarder,omitempty"`
+	Class       classify.Class  `json:"class"`
+	Reasons     []string        `json:"reasons"`
+	Expected    notice.Person   `json:"expected"`
+	Actual      notice.Person   `json:"actual"`
+	ReceivedAt  time.Time       `json:"received_at"`
 	// Change is what this notice did to the case.
 	Change Change `json:"change"`
-	// Published is set once the case event for this notice was published.
-	Published bool `json:"published"`
 	// Duplicates counts other mails that carried this same notice (it
 	// arrived directly and forwarded, say); DuplicateMails names them.
 	Duplicates     int      `json:"duplicates,omitempty"`
@@ -88,8 +90,9 @@ type Case struct {
 // created and escalated, event.TypeCaseJoined for joined), published on
 // eiam.case.<class> whenever a notice opens, joins or escalates a case.
 // Case is the record as stored after the change; MailID names the notice
-// that caused it. The event id is EventID(case, mail), so the event of one
-// notice is published once.
+// that caused it. The event id is EventID(case, mail): the stream drops a
+// re-publication within its duplicate window, and consumers key their side
+// effects by it.
 type Changed struct {
 	Change     Change    `json:"change"`
 	MailID     string    `json:"mail_id"`
@@ -201,10 +204,11 @@ func (s *Store) List(ctx context.Context) ([]*Case, error) {
 
 // Incoming is one classified notice to record.
 type Incoming struct {
-	MailID     string
-	ReceivedAt time.Time
-	Notice     *notice.Notice
-	Verdict    classify.Verdict
+	MailID      string
+	ReceivedSeq uint64
+	ReceivedAt  time.Time
+	Notice      *notice.Notice
+	Verdict     classify.Verdict
 }
 
 // Record adds the notice to its case, creating the case when it is the
@@ -214,30 +218,36 @@ type Incoming struct {
 func (s *Store) Record(ctx context.Context, in Incoming) (*Case, Change, error) {
 	key := KeyFor(in.Notice, in.MailID)
 	ref := NoticeRef{
-		MailID: in.MailID, MessageID: in.Notice.MessageID, Delivery: in.Notice.Delivery,
+		MailID: in.MailID, ReceivedSeq: in.ReceivedSeq, MessageID: in.Notice.MessageID, Delivery: in.Notice.Delivery,
 		Forwarder: in.Notice.Forwarder, Class: in.Verdict.Class, Reasons: in.Verdict.Reasons,
 		Expected: in.Notice.Expected, Actual: in.Notice.Actual, ReceivedAt: in.ReceivedAt,
 	}
+	// Most notices open a case: try to create it first, and read the
+	// existing case only when there is one.
+	created := ref
+	created.Change = Created
+	fresh := newCase(key, in, created, s.now())
 	for attempt := 0; ; attempt++ {
 		if err := ctx.Err(); err != nil {
 			return nil, "", err
 		}
+		if _, err := s.kv.Create(ctx, key, mustJSON(fresh)); err == nil {
+			return fresh, Created, nil
+		} else if !errors.Is(err, jetstream.ErrKeyExists) {
+			return nil, "", fmt.Errorf("cases: create case %s: %w", key, err)
+		}
 		c, rev, err := s.Get(ctx, key)
-		if errors.Is(err, ErrNotFound) {
-			ref.Change = Created
-			c = newCase(key, in, ref, s.now())
-			if _, err := s.kv.Create(ctx, key, mustJSON(c)); err != nil {
-				if errors.Is(err, jetstream.ErrKeyExists) && attempt < 20 {
-					continue // another instance created it: join it
-				}
-				return nil, "", fmt.Errorf("cases: create case %s: %w", key, err)
-			}
-			return c, Created, nil
+		if errors.Is(err, ErrNotFound) && attempt < 20 {
+			continue // deleted meanwhile: create it again
 		}
 		if err != nil {
 			return nil, "", err
 		}
+		before := c.Updated
 		change := join(c, in, ref, s.now())
+		if change == Duplicate && c.Updated.Equal(before) {
+			return c, Duplicate, nil // nothing changed: no write
+		}
 		if _, err := s.kv.Update(ctx, key, mustJSON(c), rev); err != nil {
 			if isConflict(err) && attempt < 20 {
 				continue
@@ -245,37 +255,6 @@ func (s *Store) Record(ctx context.Context, in Incoming) (*Case, Change, error) 
 			return nil, "", fmt.Errorf("cases: update case %s at revision %d: %w", key, rev, err)
 		}
 		return c, change, nil
-	}
-}
-
-// MarkPublished notes that the case event for mailID was published, so that
-// a redelivery of the mail does not publish it again.
-func (s *Store) MarkPublished(ctx context.Context, id, mailID string) error {
-	for attempt := 0; ; attempt++ {
-		c, rev, err := s.Get(ctx, id)
-		if err != nil {
-			return err
-		}
-		found := false
-		for i := range c.Notices {
-			if c.Notices[i].MailID == mailID {
-				if c.Notices[i].Published {
-					return nil
-				}
-				c.Notices[i].Published = true
-				found = true
-			}
-		}
-		if !found {
-			return fmt.Errorf("cases: case %s has no notice from mail %s", id, mailID)
-		}
-		if _, err := s.kv.Update(ctx, id, mustJSON(c), rev); err != nil {
-			if isConflict(err) && attempt < 20 {
-				continue
-			}
-			return fmt.Errorf("cases: update case %s: %w", id, err)
-		}
-		return nil
 	}
 }
 

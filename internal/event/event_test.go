@@ -2,6 +2,7 @@ package event
 
 import (
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -37,7 +38,7 @@ func TestNewMarshalParseDecode(t *testing.T) {
 	if err := got.Decode(&out); err != nil {
 		t.Fatal(err)
 	}
-	if out != in {
+	if !reflect.DeepEqual(out, in) {
 		t.Errorf("decoded %+v, want %+v", out, in)
 	}
 }

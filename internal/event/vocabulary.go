@@ -88,8 +88,13 @@ func ValidToken(tok string) error {
 type MailReceived struct {
 	// MailID is the lower-case hex SHA-256 of the raw mail bytes.
 	MailID string `json:"mail_id"`
-	// Object is the name of the raw mail in the mail object store.
-	Object string `json:"object"`
+	// Raw is the mail itself, byte for byte (base64 in JSON), when it is
+	// small enough to travel in the event (InlineMax); Object is then
+	// empty.
+	Raw []byte `json:"raw,omitempty"`
+	// Object is the name of the raw mail in the mail object store, for a
+	// mail too large to travel in the event.
+	Object string `json:"object,omitempty"`
 	// Size is the raw mail's length in bytes.
 	Size int64 `json:"size"`
 	// Source says where the mail came from: "publish:<path>" or
@@ -98,6 +103,11 @@ type MailReceived struct {
 	// ReceivedAt is when eiamtriage took the mail in.
 	ReceivedAt time.Time `json:"received_at"`
 }
+
+// InlineMax is the largest mail carried in its MailReceived event; larger
+// ones go to the object store. With base64 and the envelope the event stays
+// well under NATS' default 1 MiB payload limit.
+const InlineMax = 512 << 10
 
 // DeadLetter is the payload of TypeDead: a message that a stage gave up on,
 // with everything needed to understand and replay it.

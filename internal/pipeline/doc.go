@@ -8,7 +8,7 @@
 // Run calls a Handler for each message and settles the message from the
 // handler's result alone; handlers never ack, nak or term themselves:
 //
-//   - nil: the message is acknowledged with a confirmed ack (AckSync), so a
+//   - nil: the message is acknowledged with a confirmed ack (DoubleAck), so a
 //     counted "ack" really reached the server. If the confirmation fails the
 //     message may be redelivered: handlers must be idempotent anyway.
 //   - a temporary error (any error not marked with Permanent): the message is

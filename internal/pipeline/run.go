@@ -144,14 +144,15 @@ func (c ConsumerConfig) validate() error {
 // each message with up to cfg.Workers calls at once. It settles every
 // message by the package's policy and is the only code that does.
 //
-// Run supervises the consumption: when it stops on its own (the consumer
-// was deleted, the connection closed for good) or cannot start (no stream
-// yet), Run recreates it with backoff until ctx ends, reporting through
-// cfg.Status.
+// Run pulls with explicit fetches of up to cfg.Workers messages, each
+// bounded to a few seconds, and supervises them: when fetching fails for
+// good (the consumer was deleted, the connection closed) or cannot start
+// (no stream yet), Run recreates the consumer with backoff until ctx ends,
+// reporting through cfg.Status.
 //
-// When ctx ends Run stops fetching, naks the message being handed to a
-// worker, if any (it is redelivered at once to whoever consumes next; the
-// few still in the client's buffer come back after AckWait), lets the
+// When ctx ends Run stops fetching, naks the messages of the last fetch
+// that no worker took (they are redelivered at once to whoever consumes
+// next), lets the
 // handlers in flight finish, settles their messages and returns nil. The
 // handlers' ctx is not cancelled with Run's: it lasts cfg.ShutdownGrace
 // more (and never more than cfg.HandlerTimeout per call); a temporary
@@ -220,8 +221,8 @@ func (r *runner) run() error {
 		lag.Go(r.refreshPending)
 	}
 
-	// The consume callback runs on the NATS client's goroutine; the gate
-	// lets shutdown wait until no callback is still handing a message over.
+	// deliver runs on the fetch loop's goroutine; the gate lets shutdown
+	// wait until no message is still being handed over.
 	var g gate
 	deliver := func(jm jetstream.Msg) {
 		if !g.enter() {
@@ -254,7 +255,7 @@ func (r *runner) run() error {
 
 // supervise creates the consumer and consumes until r.ctx ends, recreating
 // the consumption whenever it stops or fails to start.
-func (r *runner) supervise(deliver jetstream.MessageHandler) {
+func (r *runner) supervise(deliver func(jetstream.Msg)) {
 	ccfg := jetstream.ConsumerConfig{
 		Durable:       r.cfg.Durable,
 		Description:   "eiamtriage stage " + r.cfg.Stage,
@@ -268,7 +269,7 @@ func (r *runner) supervise(deliver jetstream.MessageHandler) {
 	wait := restartMin
 	var lastErr string
 	for r.ctx.Err() == nil {
-		cc, err := r.start(ccfg, deliver)
+		cons, err := r.start(ccfg)
 		if err != nil && r.ctx.Err() != nil {
 			return // shutting down: the failure is ours
 		}
@@ -288,24 +289,22 @@ func (r *runner) supervise(deliver jetstream.MessageHandler) {
 		r.log.Info("consumer running", zap.String("filter", r.cfg.FilterSubject), zap.Int("workers", r.cfg.Workers))
 		lastErr = ""
 		began := time.Now()
-		select {
-		case <-r.ctx.Done():
-			cc.Stop()
+		err = r.fetchLoop(cons, deliver)
+		if r.ctx.Err() != nil {
 			return
-		case <-cc.Closed():
-			if time.Since(began) > stableAfter {
-				wait = restartMin // it ran well: not a flapping consumer
-			}
-			err := errors.New("consumption stopped (consumer deleted or connection closed)")
-			r.setStatus(false, err)
-			r.log.Warn("consumption stopped; recreating the consumer", zap.Error(err), zap.Duration("retry_in", wait))
-			sleep(r.ctx, wait)
-			wait = min(2*wait, restartMax)
 		}
+		if time.Since(began) > stableAfter {
+			wait = restartMin // it ran well: not a flapping consumer
+		}
+		r.setStatus(false, err)
+		r.log.Warn("consumption stopped; recreating the consumer", zap.Error(err), zap.Duration("retry_in", wait))
+		sleep(r.ctx, wait)
+		wait = min(2*wait, restartMax)
 	}
 }
 
-func (r *runner) start(ccfg jetstream.ConsumerConfig, deliver jetstream.MessageHandler) (jetstream.ConsumeContext, error) {
+// start creates or updates the durable consumer.
+func (r *runner) start(ccfg jetstream.ConsumerConfig) (jetstream.Consumer, error) {
 	cctx, cancel := context.WithTimeout(r.ctx, settleTimeout)
 	defer cancel()
 	cons, err := r.js.CreateOrUpdateConsumer(cctx, r.cfg.Stream, ccfg)
@@ -315,26 +314,51 @@ func (r *runner) start(ccfg jetstream.ConsumerConfig, deliver jetstream.MessageH
 	if info := cons.CachedInfo(); info != nil {
 		r.m.setPending(r.cfg.Stage, info.NumPending)
 	}
-	cc, err := cons.Consume(deliver,
-		jetstream.PullMaxMessages(r.cfg.Workers),
-		// Short pulls: a pull that meets a consumer without a leader
-		// (just created, or re-electing after its node died) is only
-		// retried when it expires.
-		jetstream.PullExpiry(pullExpiry),
-		jetstream.ConsumeErrHandler(func(cc jetstream.ConsumeContext, err error) {
-			if errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoHeartbeat) {
-				// Nobody serves the pull: start over (supervise
-				// recreates the consumption) rather than wait.
-				r.log.Warn("consume error; restarting the consumption", zap.Error(err))
-				cc.Stop()
-				return
+	return cons, nil
+}
+
+// fetchLoop pulls batches of up to Workers messages, each pull bounded by
+// pullExpiry, and hands them to deliver, until r.ctx ends (nil) or a pull
+// fails in a way a new pull on the same consumer cannot mend (the error:
+// the consumer is recreated).
+//
+// Explicit fetches, not jetstream's Consume: under load Consume's
+// bookkeeping of outstanding pulls can go wrong so that the server holds no
+// pull while the client waits for one (nats.go issue #1622; seen here as
+// deliveries stopping for the length of a pull, with "no heartbeat
+// received"). A fetch is one request with its own expiry: nothing to drift.
+func (r *runner) fetchLoop(cons jetstream.Consumer, deliver func(jetstream.Msg)) error {
+	failures := 0
+	for r.ctx.Err() == nil {
+		fctx, cancel := context.WithTimeout(r.ctx, pullExpiry)
+		batch, err := cons.Fetch(r.cfg.Workers, jetstream.FetchContext(fctx))
+		if err == nil {
+			for jm := range batch.Messages() {
+				deliver(jm)
 			}
-			r.log.Warn("consume error", zap.Error(err))
-		}))
-	if err != nil {
-		return nil, fmt.Errorf("pipeline: stage %s: consume from consumer %s on stream %s: %w", r.cfg.Stage, r.cfg.Durable, r.cfg.Stream, err)
+			err = batch.Error()
+		}
+		cancel()
+		switch {
+		case err == nil, errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout),
+			errors.Is(err, jetstream.ErrNoMessages), r.ctx.Err() != nil:
+			failures = 0
+		case errors.Is(err, jetstream.ErrConsumerDeleted), errors.Is(err, jetstream.ErrConsumerNotFound),
+			errors.Is(err, nats.ErrConnectionClosed):
+			return fmt.Errorf("pipeline: stage %s: fetch from consumer %s: %w", r.cfg.Stage, r.cfg.Durable, err)
+		default:
+			// No responders (a consumer between leaders), a lost
+			// connection: pull again, after a pause, and recreate the
+			// consumer if it keeps failing.
+			failures++
+			if failures >= 5 {
+				return fmt.Errorf("pipeline: stage %s: fetch from consumer %s failed %d times: %w", r.cfg.Stage, r.cfg.Durable, failures, err)
+			}
+			r.log.Debug("fetch failed; pulling again", zap.Error(err))
+			sleep(r.ctx, restartMin*time.Duration(failures))
+		}
 	}
-	return cc, nil
+	return nil
 }
 
 func (r *runner) setStatus(running bool, err error) {

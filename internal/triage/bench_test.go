@@ -49,7 +49,7 @@ func BenchmarkClassifyStage(b *testing.B) {
 		b.Fatalf("EnsureStreams: %v", err)
 	}
 	cfg := triage.Consumer()
-	cfg.Workers = 4
+	cfg.Workers = 8
 	cfg.AckWait = 30 * time.Second
 	cfg.Backoff = []time.Duration{50 * time.Millisecond, 500 * time.Millisecond}
 	stage := startInstance(b, "bench", br.JS, cfg, zap.NewNop())

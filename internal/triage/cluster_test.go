@@ -274,8 +274,8 @@ func checkCases(t *testing.T, ctx context.Context, kv jetstream.KeyValue, byProf
 			continue
 		}
 		r := c.Notices[0]
-		if r.MailID != m.MailID || r.MessageID != m.MessageID || r.Change != cases.Created || !r.Published || r.Duplicates != 0 {
-			t.Errorf("case %s: notice %+v, want mail %s, Message-ID %s, created, published, no duplicates", c.ID, r, m.MailID, m.MessageID)
+		if r.MailID != m.MailID || r.MessageID != m.MessageID || r.Change != cases.Created || r.ReceivedSeq == 0 || r.Duplicates != 0 {
+			t.Errorf("case %s: notice %+v, want mail %s, Message-ID %s, created, with its received sequence, no duplicates", c.ID, r, m.MailID, m.MessageID)
 		}
 	}
 	for p := range byProfile {

@@ -113,7 +113,7 @@ func (s *Stage) Handle(ctx context.Context, m pipeline.Msg) error {
 	}
 	log := s.log.With(zap.String("mail", short(mr.MailID)), zap.String("source", mr.Source))
 
-	raw, err := s.mail.GetBytes(ctx, mr.Object)
+	raw, err := s.raw(ctx, mr)
 	if errors.Is(err, jetstream.ErrObjectNotFound) && m.NumDelivered < missingMailTries {
 		// The intake stores the mail before it announces it; a
 		// replica that lags can still miss it. Try again before
@@ -135,23 +135,33 @@ func (s *Stage) Handle(ctx context.Context, m pipeline.Msg) error {
 		return s.ignore(ctx, log, mr, perr)
 	}
 	v := s.cl.Classify(n)
-	c, change, err := s.cases.Record(ctx, cases.Incoming{MailID: mr.MailID, ReceivedAt: mr.ReceivedAt, Notice: n, Verdict: v})
+	c, change, err := s.cases.Record(ctx, cases.Incoming{MailID: mr.MailID, ReceivedSeq: m.Sequence, ReceivedAt: mr.ReceivedAt, Notice: n, Verdict: v})
 	if err != nil {
 		return err // temporary: the bucket is unreachable or contended
 	}
 	log = log.With(zap.String("case", c.ID), zap.String("class", string(c.Class)), zap.String("change", string(change)))
 	ref := c.Ref(mr.MailID)
-	if ref == nil {
-		// The same notice (same Message-ID) already joined from another
-		// mail, e.g. delivered directly and forwarded: its event is out.
+	switch {
+	case ref == nil:
+		// The same notice (same Message-ID and values) already joined
+		// from another mail, e.g. delivered directly and forwarded: its
+		// event is that mail's.
 		log.Info("duplicate notice joined its case")
 		s.metrics.mail("duplicate")
 		return nil
-	}
-	if ref.Published {
-		log.Debug("case event already published")
+	case change == cases.Duplicate && ref.ReceivedSeq != m.Sequence:
+		// The same bytes announced again (a re-submission): the event
+		// belongs to the message that recorded the notice, which
+		// publishes it or is redelivered until it does.
+		log.Info("mail submitted again; already in its case")
+		s.metrics.mail("duplicate")
 		return nil
 	}
+	// First time, or a redelivery of the message that recorded the notice
+	// (it may have stopped before publishing): publish the event. A
+	// redelivery's copy carries the same id and the stream drops it
+	// within its duplicate window (pipeline.DuplicateWindow, 10 minutes;
+	// redeliveries come after AckWait or a nak delay, well inside it).
 	typ := event.TypeCaseClassified
 	if ref.Change == cases.Joined {
 		typ = event.TypeCaseJoined
@@ -165,21 +175,23 @@ func (s *Stage) Handle(ctx context.Context, m pipeline.Msg) error {
 	if err := pipeline.Publish(ctx, s.js, event.CaseSubject(string(c.Class)), out); err != nil {
 		return fmt.Errorf("triage: publish the event of case %s: %w", c.ID, err)
 	}
-	if err := s.cases.MarkPublished(ctx, c.ID, mr.MailID); err != nil {
-		// The event is out; a redelivery publishes it again under the
-		// same id, which the stream drops as a duplicate within its
-		// window (pipeline.DuplicateWindow, 10 minutes; a redelivery
-		// comes after AckWait or a nak's delay, well inside it). Only a
-		// crash here followed by more than 10 minutes of downtime can
-		// publish the event twice, with the same id: consumers of case
-		// events key their side effects by event id.
-		return err
-	}
 	s.metrics.mail("notice")
 	s.metrics.caseChanged(string(c.Class), string(ref.Change))
 	s.metrics.latency(s.now().Sub(mr.ReceivedAt))
 	log.Info("case recorded", zap.Int("rule", v.Rule), zap.Int("notices", len(c.Notices)))
 	return nil
+}
+
+// raw returns the mail of a mail-received event: carried in the event, or
+// read from the object store.
+func (s *Stage) raw(ctx context.Context, mr event.MailReceived) ([]byte, error) {
+	if mr.Object == "" {
+		if len(mr.Raw) == 0 {
+			return nil, pipeline.Permanent(fmt.Errorf("triage: mail %s (%s): the event carries neither the mail nor an object name", mr.MailID, mr.Source))
+		}
+		return mr.Raw, nil
+	}
+	return s.mail.GetBytes(ctx, mr.Object)
 }
 
 // ignore records a mail that is not a notice.
