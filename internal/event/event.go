@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unicode/utf8"
 )
 
 // SpecVersion is the CloudEvents specification version written and accepted.
@@ -111,17 +112,64 @@ func (e Event) Decode(v any) error {
 }
 
 // Marshal returns the structured-mode JSON encoding of e, the body of the
-// NATS message. It validates e first.
+// NATS message. It validates e first. Data is written as it is: it must be
+// valid JSON, as New and Parse make it (json.Marshal would scan and compact
+// it again, which for a mail carried in its event is most of the cost).
 func (e Event) Marshal() ([]byte, error) {
 	if err := e.Validate(); err != nil {
 		return nil, err
 	}
-	b, err := json.Marshal(e)
-	if err != nil {
-		return nil, fmt.Errorf("event: marshal event %q of type %s: %w", e.ID, e.Type, err)
+	b := make([]byte, 0, 192+len(e.ID)+len(e.Source)+len(e.Type)+len(e.Subject)+len(e.Data))
+	b = append(b, `{"specversion":`...)
+	b = appendString(b, e.SpecVersion)
+	b = append(b, `,"id":`...)
+	b = appendString(b, e.ID)
+	b = append(b, `,"source":`...)
+	b = appendString(b, e.Source)
+	b = append(b, `,"type":`...)
+	b = appendString(b, e.Type)
+	if e.Subject != "" {
+		b = append(b, `,"subject":`...)
+		b = appendString(b, e.Subject)
 	}
-	return b, nil
+	b = append(b, `,"time":`...)
+	t, err := e.Time.MarshalJSON()
+	if err != nil {
+		return nil, fmt.Errorf("event: marshal event %q of type %s: time: %w", e.ID, e.Type, err)
+	}
+	b = append(b, t...)
+	b = append(b, `,"datacontenttype":`...)
+	b = appendString(b, e.DataContentType)
+	if len(e.Data) > 0 {
+		b = append(b, `,"data":`...)
+		b = append(b, e.Data...)
+	}
+	return append(b, '}'), nil
 }
+
+// appendString appends s as a JSON string. Invalid UTF-8 goes through
+// encoding/json, which replaces it.
+func appendString(b []byte, s string) []byte {
+	if !utf8.ValidString(s) {
+		q, _ := json.Marshal(s) // a string always marshals
+		return append(b, q...)
+	}
+	b = append(b, '"')
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '"' || c == '\\':
+			b = append(b, '\\', c)
+		case c < 0x20:
+			b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+		default:
+			b = append(b, c)
+		}
+	}
+	return append(b, '"')
+}
+
+const hexDigits = "0123456789abcdef"
 
 // Parse decodes a structured-mode JSON event and validates it. The error
 // wraps ErrInvalid when the JSON is well formed but the envelope is not a
@@ -135,6 +183,36 @@ func Parse(b []byte) (Event, error) {
 		return Event{}, err
 	}
 	return e, nil
+}
+
+// ParseInto decodes a structured-mode JSON event and its data in one pass:
+// the data goes straight into v (as Decode would put it), the returned
+// Event has the attributes and no Data. It is Parse followed by Decode for
+// a reader that knows the payload type, without scanning the data three
+// more times (for a mail carried in its event, the bulk of the work).
+func ParseInto(b []byte, v any) (Event, error) {
+	var e struct {
+		SpecVersion     string    `json:"specversion"`
+		ID              string    `json:"id"`
+		Source          string    `json:"source"`
+		Type            string    `json:"type"`
+		Subject         string    `json:"subject"`
+		Time            time.Time `json:"time"`
+		DataContentType string    `json:"datacontenttype"`
+		Data            any       `json:"data"`
+	}
+	e.Data = v
+	if err := json.Unmarshal(b, &e); err != nil {
+		return Event{}, fmt.Errorf("event: parse %d bytes starting %q as a CloudEvents JSON event with %T data: %w", len(b), prefix(b, 40), v, err)
+	}
+	ev := Event{SpecVersion: e.SpecVersion, ID: e.ID, Source: e.Source, Type: e.Type, Subject: e.Subject, Time: e.Time, DataContentType: e.DataContentType}
+	if err := ev.Validate(); err != nil {
+		return Event{}, err
+	}
+	if ev.DataContentType != "" && ev.DataContentType != ContentTypeJSON {
+		return Event{}, fmt.Errorf("event: event %q of type %s: data content type %q is not %s", ev.ID, ev.Type, ev.DataContentType, ContentTypeJSON)
+	}
+	return ev, nil
 }
 
 // NewID returns a random 128-bit identifier in hex, for events that have no

@@ -1,6 +1,7 @@
 package event
 
 import (
+	"encoding/json"
 	"errors"
 	"reflect"
 	"strings"
@@ -154,5 +155,67 @@ func TestNewID(t *testing.T) {
 	a, b := NewID(), NewID()
 	if len(a) != 32 || a == b {
 		t.Errorf("NewID gave %q and %q", a, b)
+	}
+}
+
+// TestMarshalEscapes checks the hand-written envelope against encoding/json:
+// quotes, backslashes, control characters, non-ASCII and invalid UTF-8 in
+// the attributes come back as they went in (invalid UTF-8 replaced).
+func TestMarshalEscapes(t *testing.T) {
+	for _, s := range []string{`plain`, `a"b\c`, "tab\there\nnl\x01", "Zürich – ‘x’ \u2028", "bad\xffutf8"} {
+		t.Run(s, func(t *testing.T) {
+			e, err := New("t.v1", "src/"+s, "id-"+s, time.Unix(0, 5).UTC(), map[string]string{"k": s})
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.Subject = s
+			b, err := e.Marshal()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !json.Valid(b) {
+				t.Fatalf("invalid JSON: %s", b)
+			}
+			got, err := Parse(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ref Event
+			ja, _ := json.Marshal(e)
+			if err := json.Unmarshal(ja, &ref); err != nil {
+				t.Fatal(err)
+			}
+			if got.ID != ref.ID || got.Source != ref.Source || got.Subject != ref.Subject || !got.Time.Equal(ref.Time) || string(got.Data) != string(ref.Data) {
+				t.Errorf("hand-written %+v, encoding/json %+v", got, ref)
+			}
+		})
+	}
+}
+
+// TestParseInto reads the same event as Parse followed by Decode, and fails
+// like them on a bad envelope or data of the wrong shape.
+func TestParseInto(t *testing.T) {
+	in := MailReceived{MailID: "ab", Raw: []byte("From: x\r\n\r\nbody\xff"), Size: 14, Source: "s", ReceivedAt: time.Unix(7, 0).UTC()}
+	e, err := New(TypeMailReceived, "src", "id-1", time.Unix(8, 0), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := e.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out MailReceived
+	got, err := ParseInto(b, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(out, in) || got.ID != "id-1" || got.Type != TypeMailReceived || got.Data != nil {
+		t.Errorf("got %+v / %+v", got, out)
+	}
+	if _, err := ParseInto([]byte(`{"specversion":"1.0","id":"x","source":"s","type":"t","data":{"size":"big"}}`), &out); err == nil {
+		t.Error("data of the wrong shape accepted")
+	}
+	if _, err := ParseInto([]byte(`{"specversion":"0.3","id":"x","source":"s","type":"t"}`), &out); !errors.Is(err, ErrInvalid) {
+		t.Errorf("spec version 0.3: %v", err)
 	}
 }

@@ -8,9 +8,9 @@
 // Run calls a Handler for each message and settles the message from the
 // handler's result alone; handlers never ack, nak or term themselves:
 //
-//   - nil: the message is acknowledged with a confirmed ack (DoubleAck), so a
-//     counted "ack" really reached the server. If the confirmation fails the
-//     message may be redelivered: handlers must be idempotent anyway.
+//   - nil: the message is acknowledged. The ack is not confirmed (a
+//     round trip per message): if it is lost the message is redelivered,
+//     and handlers must be idempotent anyway.
 //   - a temporary error (any error not marked with Permanent): the message is
 //     negatively acknowledged with the delay ConsumerConfig.Backoff gives for
 //     its delivery count, and comes back.

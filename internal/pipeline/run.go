@@ -451,10 +451,11 @@ func (r *runner) settle(jm jetstream.Msg, m Msg, herr error, log *zap.Logger) {
 	stage := r.cfg.Stage
 	switch {
 	case herr == nil:
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.ctx), settleTimeout)
-		defer cancel()
-		if err := jm.DoubleAck(ctx); err != nil {
-			log.Warn("ack not confirmed; the message may be redelivered", zap.Error(err))
+		// A plain ack: a lost one means a redelivery, which handlers
+		// absorb (they are idempotent), and waiting for the server's
+		// confirmation costs a round trip per message.
+		if err := jm.Ack(); err != nil {
+			log.Warn("ack not sent; the message will be redelivered", zap.Error(err))
 		} else {
 			log.Debug("acked")
 		}

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/eiamtriage/eiamtriage/ingest"
+	"github.com/eiamtriage/eiamtriage/internal/broker"
 	"github.com/eiamtriage/eiamtriage/internal/broker/brokertest"
 	"github.com/eiamtriage/eiamtriage/internal/event"
 	"github.com/eiamtriage/eiamtriage/internal/pipeline"
@@ -34,7 +35,7 @@ import (
 //
 // (add -benchtime=2000x for a fixed batch of 2000 mails).
 func BenchmarkClassifyStage(b *testing.B) {
-	const submitters = 4
+	const submitters = 16
 	n := b.N
 	mails := genMails(b, n)
 	index := make(map[string]int, n)
@@ -49,10 +50,18 @@ func BenchmarkClassifyStage(b *testing.B) {
 		b.Fatalf("EnsureStreams: %v", err)
 	}
 	cfg := triage.Consumer()
-	cfg.Workers = 8
+	cfg.Workers = 32
 	cfg.AckWait = 30 * time.Second
 	cfg.Backoff = []time.Duration{50 * time.Millisecond, 500 * time.Millisecond}
-	stage := startInstance(b, "bench", br.JS, cfg, zap.NewNop())
+	// The stage on a connection of its own, as a separate instance or the
+	// daemon has: a NATS connection is one ordered byte stream, read by
+	// one goroutine on each side.
+	stageConn, err := broker.Open(ctx, broker.Options{URL: br.ClientURL(), Name: "bench-stage"}, zap.NewNop())
+	if err != nil {
+		b.Fatalf("connect the stage: %v", err)
+	}
+	defer stageConn.Close()
+	stage := startInstance(b, "bench", stageConn.JS, cfg, zap.NewNop())
 	waitUntil(b, time.Now().Add(20*time.Second), "the stage consuming", func() (bool, string) { return stage.status.Running(), "" })
 	intake, err := ingest.NewIntake(ctx, br.JS, 0, nil)
 	if err != nil {

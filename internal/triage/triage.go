@@ -100,16 +100,13 @@ func Consumer() pipeline.ConsumerConfig {
 // event finds its notice already in the case and publishes the case event
 // only if that had not been done.
 func (s *Stage) Handle(ctx context.Context, m pipeline.Msg) error {
-	ev, err := m.Event()
+	var mr event.MailReceived
+	ev, err := event.ParseInto(m.Data, &mr)
 	if err != nil {
-		return err
+		return pipeline.Permanent(fmt.Errorf("triage: message %d on %s: %w", m.Sequence, m.Subject, err))
 	}
 	if ev.Type != event.TypeMailReceived {
 		return pipeline.Permanent(fmt.Errorf("triage: event %s has type %s, want %s", ev.ID, ev.Type, event.TypeMailReceived))
-	}
-	var mr event.MailReceived
-	if err := ev.Decode(&mr); err != nil {
-		return pipeline.Permanent(err)
 	}
 	log := s.log.With(zap.String("mail", short(mr.MailID)), zap.String("source", mr.Source))
 
