@@ -171,7 +171,7 @@ func defaultPipeline() Pipeline {
 			Duration(30 * time.Second), Duration(2 * time.Minute),
 		},
 		AckWait:     Duration(time.Minute),
-		Workers:     4,
+		Workers:     32,
 		MaxMailSize: 25 * MiB,
 	}
 }

@@ -91,7 +91,7 @@ func TestDefault(t *testing.T) {
 		{"pipeline.max_deliver", d.Pipeline.MaxDeliver, 5},
 		{"pipeline.backoff", d.Pipeline.Delays(), []time.Duration{time.Second, 5 * time.Second, 30 * time.Second, 2 * time.Minute}},
 		{"pipeline.ack_wait", time.Duration(d.Pipeline.AckWait), time.Minute},
-		{"pipeline.workers", d.Pipeline.Workers, 4},
+		{"pipeline.workers", d.Pipeline.Workers, 32},
 		{"pipeline.max_mail_size", d.Pipeline.MaxMailSize, ByteSize(25 << 20)},
 		{"wording", d.Wording, notice.DefaultWording()},
 		{"classify.add_free_mail", d.Classify.AddFreeMail, []string(nil)},

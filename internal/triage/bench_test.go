@@ -16,6 +16,7 @@ import (
 	"github.com/eiamtriage/eiamtriage/ingest"
 	"github.com/eiamtriage/eiamtriage/internal/broker"
 	"github.com/eiamtriage/eiamtriage/internal/broker/brokertest"
+	"github.com/eiamtriage/eiamtriage/internal/config"
 	"github.com/eiamtriage/eiamtriage/internal/event"
 	"github.com/eiamtriage/eiamtriage/internal/pipeline"
 	"github.com/eiamtriage/eiamtriage/internal/triage"
@@ -24,7 +25,7 @@ import (
 // BenchmarkClassifyStage measures the classify stage end to end through
 // JetStream on one embedded server: b.N distinct notices (generated before
 // the timer starts) are submitted by a few goroutines through an Intake,
-// one stage instance with 4 workers classifies them, and a core NATS
+// one stage instance with the default number of workers (pipeline.workers) classifies them, and a core NATS
 // subscription on eiam.case.> waits for every case event. It reports the
 // throughput (mails/s) and the latency of one mail from the start of its
 // Submit call to the arrival of its case event (p50-ms, p99-ms).
@@ -50,7 +51,7 @@ func BenchmarkClassifyStage(b *testing.B) {
 		b.Fatalf("EnsureStreams: %v", err)
 	}
 	cfg := triage.Consumer()
-	cfg.Workers = 32
+	cfg.Workers = config.Default().Pipeline.Workers // as serve runs it
 	cfg.AckWait = 30 * time.Second
 	cfg.Backoff = []time.Duration{50 * time.Millisecond, 500 * time.Millisecond}
 	// The stage on a connection of its own, as a separate instance or the
