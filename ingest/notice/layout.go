@@ -161,8 +161,11 @@ func (p *Parser) matchSubject(subject string) (*lang, string, bool) {
 			if rest[0] != '-' {
 				continue
 			}
-			// Find the dash in the original subject that ends the subject text.
-			for i, r := range s {
+			// Find the dash in the original subject that ends the subject
+			// text: it stands within a few bytes of the subject text's
+			// length (white space may differ), never further.
+			limit := min(len(s), 2*len(sk)+16)
+			for i, r := range s[:limit] {
 				if (r == '-' || r == '–' || r == '—') && subjectKey(s[:i]) == sk {
 					_, size := rune(r), len(string(r))
 					return l, cleanValue(s[i+size:]), true
@@ -262,6 +265,9 @@ func (p *Parser) findForward(items []item) (forwardBlock, bool) {
 		if fw.from != "" {
 			fw.rest = items[j:]
 			return fw, true
+		}
+		if j > i+1 {
+			i = j - 1 // not a forward block: go on after it, not inside it
 		}
 	}
 	return forwardBlock{}, false

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 )
 
 func mustParse(t *testing.T, raw string) (*Notice, error) {
@@ -183,5 +184,34 @@ func TestInlineForwardCutsTheHeaderBlock(t *testing.T) {
 	}
 	if n.Actual.Email != "a@gmail.com" || n.Layout != LayoutTextTable {
 		t.Errorf("actual %+v layout %q", n.Actual, n.Layout)
+	}
+}
+
+// TestPathologicalInputsEnd feeds inputs shaped to make a careless parser
+// quadratic: a subject of dashes after a notice subject, thousands of
+// forward-header lines without an address, thousands of table rows. Each
+// must be read (whatever the verdict) well within the deadline.
+func TestPathologicalInputsEnd(t *testing.T) {
+	rows := strings.Repeat("Vorname | A | B\n", 20000)
+	tests := map[string]string{
+		"dashes in the subject":        directHead + "Subject: eIAM: User data mismatch " + strings.Repeat("- ", 100000) + "\n\nx\n",
+		"address-less forward headers": "From: a@be.ch\nSubject: x\n\n" + strings.Repeat("Von: @\n", 50000),
+		"a huge table":                 directHead + "Subject: eIAM: Abweichende Benutzerdaten – A\n\nAttribut | Im eIAM-Portal erfasst | Angemeldeter Benutzer\n" + rows,
+		"many headings":                directHead + "Subject: x\n\n" + strings.Repeat("Im eIAM-Portal erfasst:\nAngemeldeter Benutzer:\n", 20000),
+	}
+	p := MustParser(DefaultWording(), nil)
+	for name, raw := range tests {
+		t.Run(name, func(t *testing.T) {
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				_, _ = p.Parse([]byte(raw))
+			}()
+			select {
+			case <-done:
+			case <-time.After(20 * time.Second):
+				t.Fatalf("Parse of %d bytes has not ended after 20 s", len(raw))
+			}
+		})
 	}
 }
