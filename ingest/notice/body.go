@@ -223,6 +223,7 @@ func htmlItems(s string) ([]item, error) {
 	root := &htmlFrame{}
 	stack := []*htmlFrame{root}
 	skip := atom.Atom(0) // inside <script>, <style>, <head> or <title>
+	ignored := 0         // open tables past maxTableDepth
 	for {
 		tt := z.Next()
 		top := stack[len(stack)-1]
@@ -263,6 +264,10 @@ func htmlItems(s string) ([]item, error) {
 				}
 			case atom.Table:
 				top.endLine()
+				if len(stack) > maxTableDepth {
+					ignored++ // deeper tables read as text of the one that holds them
+					continue
+				}
 				top.nested = top.table
 				stack = append(stack, &htmlFrame{table: true})
 			case atom.Tr:
@@ -310,6 +315,11 @@ func htmlItems(s string) ([]item, error) {
 		}
 	}
 }
+
+// maxTableDepth bounds the tables read as tables inside one another: mail
+// programs nest a few layout tables, and deeper nesting would only make the
+// reading quadratic.
+const maxTableDepth = 32
 
 // htmlFrame is the document or one open table while tokenizing.
 type htmlFrame struct {
