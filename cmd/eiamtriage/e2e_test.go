@@ -9,10 +9,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -263,6 +266,15 @@ func TestCommandsAsAPersonUsesThem(t *testing.T) {
 			t.Errorf("%s holds %d messages on %s (err %v), want %d", w.stream, n, w.subject, err, w.want)
 		}
 	}
+
+	// The operations listener: alive, and the metrics count what happened.
+	checkMetrics(t, cfg.HTTPListen, map[string]float64{
+		`eiamtriage_mails_total{outcome="notice"}`:                   float64(files - ignored - quarantined),
+		`eiamtriage_mails_total{outcome="ignored-untrusted-sender"}`: float64(quarantined),
+		`eiamtriage_messages_total{outcome="ack",stage="classify"}`:  float64(files),
+		`eiamtriage_messages_total{outcome="dead",stage="classify"}`: 0,
+		`eiamtriage_consumer_running{stage="classify"}`:              1,
+	})
 
 	// The same mails again: nothing joins twice.
 	publish()
@@ -697,5 +709,46 @@ func TestRestartAfterSIGKILL(t *testing.T) {
 	// Nothing was given up.
 	if dead, err := subjectCount(ctx, nc.JS, streamDead, subjectDead); err != nil || dead != 0 {
 		t.Errorf("%s holds %d dead letters (err %v), want none", streamDead, dead, err)
+	}
+}
+
+// checkMetrics fetches /healthz and /metrics from the operations listener
+// and compares the samples named in want (the exposition format's
+// "name{labels}" as written by client_golang) with their values.
+func checkMetrics(t *testing.T, addr string, want map[string]float64) {
+	t.Helper()
+	get := func(path string) string {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: %s\n%s", path, resp.Status, body)
+		}
+		return string(body)
+	}
+	if h := get("/healthz"); strings.TrimSpace(h) != "ok" {
+		t.Errorf("/healthz says %q", h)
+	}
+	got := map[string]float64{}
+	for _, line := range strings.Split(get("/metrics"), "\n") {
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		if v, err := strconv.ParseFloat(line[i+1:], 64); err == nil {
+			got[line[:i]] = v
+		}
+	}
+	for name, w := range want {
+		v, ok := got[name]
+		if !ok && w == 0 {
+			continue // a counter never incremented is not exposed
+		}
+		if !ok || v != w {
+			t.Errorf("metric %s = %v (exposed: %v), want %v", name, v, ok, w)
+		}
 	}
 }
