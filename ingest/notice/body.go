@@ -2,7 +2,6 @@ package notice
 
 import (
 	"bytes"
-	"errors"
 	"io"
 	"strings"
 
@@ -38,7 +37,14 @@ const maxPartBytes = 4 << 20
 
 // readBodies walks the entity's MIME tree. Undecodable parts are noted,
 // never fatal: malformed mail is the norm in a mailbox.
-func readBodies(e *message.Entity) (*bodies, error) {
+// sizeHint is the raw message's length: no decoded part is much longer, so
+// reading a part into a buffer of that size needs no regrowth.
+func readBodies(e *message.Entity, sizeHint int) (*bodies, error) {
+	readPart := func(r io.Reader) ([]byte, error) {
+		buf := bytes.NewBuffer(make([]byte, 0, min(sizeHint+512, maxPartBytes)))
+		_, err := buf.ReadFrom(io.LimitReader(r, maxPartBytes))
+		return buf.Bytes(), err
+	}
 	b := &bodies{}
 	err := e.Walk(func(path []int, part *message.Entity, err error) error {
 		if err != nil && !message.IsUnknownCharset(err) && !message.IsUnknownEncoding(err) {
@@ -61,14 +67,14 @@ func readBodies(e *message.Entity) (*bodies, error) {
 		disp, _, _ := part.Header.ContentDisposition()
 		switch {
 		case mt == "message/rfc822" || mt == "message/global":
-			raw, rerr := io.ReadAll(io.LimitReader(part.Body, maxPartBytes))
+			raw, rerr := readPart(part.Body)
 			if rerr != nil {
 				b.problems = append(b.problems, "an attached message could not be read: "+rerr.Error())
 				return nil
 			}
 			b.attached = append(b.attached, raw)
 		case (mt == "text/plain" || mt == "text/html") && disp != "attachment":
-			data, rerr := io.ReadAll(io.LimitReader(part.Body, maxPartBytes))
+			data, rerr := readPart(part.Body)
 			if rerr != nil {
 				b.problems = append(b.problems, "a "+mt+" part could not be decoded: "+rerr.Error())
 				return nil
@@ -386,6 +392,13 @@ func isBlock(a atom.Atom) bool {
 // cleanValue turns NBSP and other white space into single spaces and trims.
 // Most values are clean already and come back without a copy.
 func cleanValue(s string) string {
+	// Indentation and trailing blanks are common and need no copy.
+	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
+		s = s[1:]
+	}
+	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t' || s[len(s)-1] == '\r') {
+		s = s[:len(s)-1]
+	}
 	prevSpace := true // a space at the start is not clean
 	clean := true
 	for _, r := range s {
@@ -429,19 +442,4 @@ func isSpace(r rune) bool {
 		return true
 	}
 	return false
-}
-
-// errTooLarge is returned when a message exceeds the parser's size limit.
-var errTooLarge = errors.New("notice: message too large")
-
-func readAllLimited(r io.Reader, max int64) ([]byte, error) {
-	var buf bytes.Buffer
-	n, err := buf.ReadFrom(io.LimitReader(r, max+1))
-	if err != nil {
-		return nil, err
-	}
-	if n > max {
-		return nil, errTooLarge
-	}
-	return buf.Bytes(), nil
 }

@@ -182,7 +182,7 @@ func (p *Parser) parse(raw []byte, depth int) (*Notice, error) {
 		return nil, notNotice("auto-reply", "an automatic reply (%s), not an eIAM notice", kind)
 	}
 
-	b, werr := readBodies(e)
+	b, werr := readBodies(e, len(raw))
 	if werr != nil {
 		b.problems = append(b.problems, "the MIME structure is broken: "+werr.Error())
 	}
