@@ -124,7 +124,7 @@ func (s *Stage) Handle(ctx context.Context, m pipeline.Msg) error {
 		return fmt.Errorf("triage: read mail %s from %s: %w", mr.MailID, pipeline.BucketMail, err)
 	}
 	if got := ingest.MailID(raw); got != mr.MailID {
-		return pipeline.Permanent(fmt.Errorf("triage: mail %s in the object store has the hash %s: the stored copy is corrupt", mr.MailID, got))
+		return pipeline.Permanent(fmt.Errorf("triage: mail %s (%s) has the hash %s: the copy in the event or the object store is corrupt; submit the mail again", mr.MailID, mr.Source, got))
 	}
 
 	n, perr := s.parser.Parse(raw)
