@@ -1,4 +1,4 @@
-# The README's two commands are `make demo` and `make test`; .ci/run calls `make test`.
+# `make demo` and `make test` are the README's two commands; .ci/run runs the test command itself.
 GO ?= go
 
 .PHONY: build test demo bench fuzz vet
