@@ -170,7 +170,7 @@ func defaultPipeline() Pipeline {
 			Duration(time.Second), Duration(5 * time.Second),
 			Duration(30 * time.Second), Duration(2 * time.Minute),
 		},
-		AckWait:     Duration(time.Minute),
+		AckWait:     Duration(30 * time.Second),
 		Workers:     32,
 		MaxMailSize: 25 * MiB,
 	}

@@ -90,7 +90,7 @@ func TestDefault(t *testing.T) {
 		{"log.format", d.Log.Format, "auto"},
 		{"pipeline.max_deliver", d.Pipeline.MaxDeliver, 5},
 		{"pipeline.backoff", d.Pipeline.Delays(), []time.Duration{time.Second, 5 * time.Second, 30 * time.Second, 2 * time.Minute}},
-		{"pipeline.ack_wait", time.Duration(d.Pipeline.AckWait), time.Minute},
+		{"pipeline.ack_wait", time.Duration(d.Pipeline.AckWait), 30 * time.Second},
 		{"pipeline.workers", d.Pipeline.Workers, 32},
 		{"pipeline.max_mail_size", d.Pipeline.MaxMailSize, ByteSize(25 << 20)},
 		{"wording", d.Wording, notice.DefaultWording()},
