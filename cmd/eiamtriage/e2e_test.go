@@ -45,6 +45,7 @@ const (
 type goldenEntry struct {
 	Class      string `json:"class"`
 	NotANotice string `json:"not_a_notice"`
+	Delivery   string `json:"delivery"`
 	ProfileID  string `json:"profile_id"`
 	Language   string `json:"language"`
 }
@@ -75,8 +76,9 @@ type expectedCase struct {
 // expectedNoticeCases derives the cases from golden.json: one per profile
 // id (or per mail, for a notice without one) over every fixture that is a
 // notice, with the most severe class of its fixtures. It also returns how
-// many fixtures are not a notice (ignored), how many of those come from
-// an untrusted look-alike sender (quarantined instead) and how many .eml
+// many fixtures are not a notice (ignored), how many come from an untrusted
+// look-alike sender or are forwards, which the example configuration (no
+// superusers) does not trust (quarantined instead), and how many .eml
 // files the directory holds (every one of them must be in golden.json).
 func expectedNoticeCases(t *testing.T, dir string) (want map[string]*expectedCase, ignored, quarantined, files int) {
 	t.Helper()
@@ -98,6 +100,11 @@ func expectedNoticeCases(t *testing.T, dir string) (want map[string]*expectedCas
 		}
 		switch {
 		case g.Class == "not-a-notice" && g.NotANotice == "untrusted-sender":
+			quarantined++
+			continue
+		case g.Delivery != "" && g.Delivery != "direct":
+			// The example configuration names no superuser: nobody's
+			// forward is trusted, each is quarantined.
 			quarantined++
 			continue
 		case g.Class == "not-a-notice":
@@ -268,13 +275,16 @@ func TestCommandsAsAPersonUsesThem(t *testing.T) {
 	}
 
 	// The operations listener: alive, and the metrics count what happened.
-	checkMetrics(t, cfg.HTTPListen, map[string]float64{
+	metrics := checkMetrics(t, cfg.HTTPListen, map[string]float64{
 		`eiamtriage_mails_total{outcome="notice"}`:                   float64(files - ignored - quarantined),
-		`eiamtriage_mails_total{outcome="ignored-untrusted-sender"}`: float64(quarantined),
 		`eiamtriage_messages_total{outcome="ack",stage="classify"}`:  float64(files),
 		`eiamtriage_messages_total{outcome="dead",stage="classify"}`: 0,
 		`eiamtriage_consumer_running{stage="classify"}`:              1,
 	})
+	if q := metrics[`eiamtriage_mails_total{outcome="ignored-untrusted-sender"}`] +
+		metrics[`eiamtriage_mails_total{outcome="ignored-untrusted-forwarder"}`]; q != float64(quarantined) {
+		t.Errorf("metrics count %v quarantined mails (untrusted senders and forwarders), want %d", q, quarantined)
+	}
 
 	// The same mails again: nothing joins twice.
 	publish()
@@ -714,8 +724,9 @@ func TestRestartAfterSIGKILL(t *testing.T) {
 
 // checkMetrics fetches /healthz and /metrics from the operations listener
 // and compares the samples named in want (the exposition format's
-// "name{labels}" as written by client_golang) with their values.
-func checkMetrics(t *testing.T, addr string, want map[string]float64) {
+// "name{labels}" as written by client_golang) with their values. It
+// returns every sample it read.
+func checkMetrics(t *testing.T, addr string, want map[string]float64) map[string]float64 {
 	t.Helper()
 	get := func(path string) string {
 		resp, err := http.Get("http://" + addr + path)
@@ -751,4 +762,5 @@ func checkMetrics(t *testing.T, addr string, want map[string]float64) {
 			t.Errorf("metric %s = %v (exposed: %v), want %v", name, v, ok, w)
 		}
 	}
+	return got
 }

@@ -76,8 +76,9 @@ type Notice struct {
 	// attribute rows (language, ...). They never change the class.
 	ExtraRows []Row `json:"extra_rows,omitempty"`
 
-	// MessageID is the notice's own Message-ID (the inner one for a forward),
-	// without angle brackets removed.
+	// MessageID is the notice's own Message-ID, with its angle brackets:
+	// the attached message's for an attached forward, empty for an inline
+	// forward (a quoted notice has none; see OuterMessageID).
 	MessageID string `json:"message_id,omitempty"`
 	// From is the address of the notice's sender (the eIAM sender; the inner
 	// From for a forward).

@@ -136,10 +136,11 @@ func (hd header) date() time.Time {
 
 func readHeader(h mail.Header) header {
 	hd := header{h: h}
-	if addrs, err := h.AddressList("From"); err == nil && len(addrs) > 0 {
+	// Exactly one well-formed sender address, or none: a From that does
+	// not parse, or names several addresses, is never a trusted sender
+	// (an address in a display name must not pass for the sender).
+	if addrs, err := h.AddressList("From"); err == nil && len(addrs) == 1 {
 		hd.from = strings.ToLower(addrs[0].Address)
-	} else {
-		hd.from = extractAddress(h.Get("From"))
 	}
 	if s, err := h.Subject(); err == nil {
 		hd.subject = s
@@ -255,7 +256,8 @@ func (p *Parser) inlineForward(hd header, cands []*candidate, problems []string)
 			return nil, true, notNotice("no-notice-subject", "forwarded mail from the eIAM sender %s that is not a mismatch notice (subject %q)", fw.from, fw.subject)
 		}
 		n.From = fw.from
-		n.MessageID = hd.messageID
+		// A quoted notice has no Message-ID of its own; the outer one
+		// is the forward's.
 		n.OuterMessageID = hd.messageID
 		n.Date = hd.date()
 		n.Delivery = DeliveryInlineForward
@@ -311,19 +313,28 @@ func isMailerDaemon(addr string) bool {
 	return false
 }
 
-// extractAddress finds the first e-mail address in a free-text header value
-// such as `eIAM <noreply@eiam.admin.ch>` or `eIAM [mailto:noreply@eiam.admin.ch]`.
+// extractAddress finds the e-mail address in a free-text header value of a
+// quoted forward header block, such as `eIAM <noreply@eiam.admin.ch>` or
+// Outlook's `eIAM [mailto:noreply@eiam.admin.ch]`. When the value does not
+// parse and names more than one address, it returns "": ambiguous, never
+// trusted.
 func extractAddress(s string) string {
 	if a, err := mail.ParseAddress(s); err == nil {
 		return strings.ToLower(a.Address)
 	}
+	found := ""
 	for _, f := range strings.FieldsFunc(s, func(r rune) bool {
 		return isSpace(r) || strings.ContainsRune("<>[]()\"',;", r)
 	}) {
 		f = strings.TrimPrefix(strings.TrimPrefix(f, "mailto:"), "MAILTO:")
-		if strings.Count(f, "@") == 1 && !strings.HasPrefix(f, "@") && !strings.HasSuffix(f, "@") {
-			return strings.ToLower(strings.Trim(f, "."))
+		if strings.Count(f, "@") != 1 || strings.HasPrefix(f, "@") || strings.HasSuffix(f, "@") {
+			continue
 		}
+		f = strings.ToLower(strings.Trim(f, "."))
+		if found != "" && found != f {
+			return ""
+		}
+		found = f
 	}
-	return ""
+	return found
 }

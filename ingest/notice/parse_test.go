@@ -215,3 +215,31 @@ func TestPathologicalInputsEnd(t *testing.T) {
 		})
 	}
 }
+
+// TestSenderMustBeOneAddress: an address in a display name, a From that
+// does not parse, or several senders never make a trusted notice.
+func TestSenderMustBeOneAddress(t *testing.T) {
+	body := "Subject: eIAM: User data mismatch – A B\nContent-Type: text/plain\n\nEntered in the eIAM portal:\n First name: A\n Last name: B\n E-mail: a@b.ch\n\nSigned-in user:\n First name: A\n Last name: B\n E-mail: a@b.ch\n"
+	for _, from := range []string{
+		`"noreply@eiam.admin.ch" evil@x.com`,
+		`noreply@eiam.admin.ch <evil@x.com`,
+		`noreply@eiam.admin.ch, evil@x.com`,
+		`eIAM <noreply@eiam.admin.ch>, <evil@x.com>`,
+	} {
+		t.Run(from, func(t *testing.T) {
+			n, err := mustParse(t, "From: "+from+"\n"+body)
+			if !errors.Is(err, ErrNotANotice) {
+				t.Fatalf("From: %s gave a notice %+v", from, n)
+			}
+		})
+	}
+	for _, quoted := range []string{"noreply@eiam.admin.ch <evil@x.com", "noreply@eiam.admin.ch evil@x.com"} {
+		t.Run("quoted "+quoted, func(t *testing.T) {
+			raw := "From: sara@ti.ch\nSubject: WG: x\n\nVon: " + quoted + "\nBetreff: eIAM: User data mismatch – A B\n\n" + body[strings.Index(body, "Entered"):]
+			n, err := mustParse(t, raw)
+			if err == nil {
+				t.Fatalf("quoted From %q gave a notice from %s", quoted, n.From)
+			}
+		})
+	}
+}

@@ -1,7 +1,7 @@
 // Package cases keeps the case records: one case per eIAM profile, in a
 // JetStream key-value bucket. A notice joins the case of its profile; the
-// same notice twice (the same mail, or the same notice Message-ID arriving
-// directly and forwarded) is recorded once.
+// same notice twice (the same mail, or the same notice arriving directly
+// and forwarded, see sameNotice) is recorded once.
 //
 // The store is safe for several instances of the service at once: records
 // are created with Create (fails if the key exists) and changed with Update
@@ -46,6 +46,8 @@ const (
 // NoticeRef is one notice that joined a case.
 type NoticeRef struct {
 	MailID string `json:"mail_id"`
+	// SignedIn is the notice's "signed in at" row as written.
+	SignedIn string `json:"signed_in,omitempty"`
 	// ReceivedSeq is the sequence of the notice's mail-received event in
 	// the notices stream: the event carries the original mail (or names
 	// its object), for a forward byte for byte.
@@ -218,7 +220,7 @@ type Incoming struct {
 func (s *Store) Record(ctx context.Context, in Incoming) (*Case, Change, error) {
 	key := KeyFor(in.Notice, in.MailID)
 	ref := NoticeRef{
-		MailID: in.MailID, ReceivedSeq: in.ReceivedSeq, MessageID: in.Notice.MessageID, Delivery: in.Notice.Delivery,
+		MailID: in.MailID, ReceivedSeq: in.ReceivedSeq, MessageID: in.Notice.MessageID, SignedIn: in.Notice.SignedInRaw, Delivery: in.Notice.Delivery,
 		Forwarder: in.Notice.Forwarder, Class: in.Verdict.Class, Reasons: in.Verdict.Reasons,
 		Expected: in.Notice.Expected, Actual: in.Notice.Actual, ReceivedAt: in.ReceivedAt,
 	}
@@ -243,10 +245,9 @@ func (s *Store) Record(ctx context.Context, in Incoming) (*Case, Change, error) 
 		if err != nil {
 			return nil, "", err
 		}
-		before := c.Updated
-		change := join(c, in, ref, s.now())
-		if change == Duplicate && c.Updated.Equal(before) {
-			return c, Duplicate, nil // nothing changed: no write
+		change, modified := join(c, in, ref, s.now())
+		if !modified {
+			return c, change, nil // nothing to write
 		}
 		if _, err := s.kv.Update(ctx, key, mustJSON(c), rev); err != nil {
 			if isConflict(err) && attempt < 20 {
@@ -258,8 +259,8 @@ func (s *Store) Record(ctx context.Context, in Incoming) (*Case, Change, error) 
 	}
 }
 
-// Ref returns the notice of the case that came from mailID (directly or as
-// the duplicate of a notice with the same Message-ID), or nil.
+// Ref returns the notice of the case recorded from the mail mailID, or nil
+// when that mail only duplicated a notice recorded from another mail.
 func (c *Case) Ref(mailID string) *NoticeRef {
 	for i := range c.Notices {
 		if c.Notices[i].MailID == mailID {
@@ -281,20 +282,20 @@ func newCase(key string, in Incoming, ref NoticeRef, now time.Time) *Case {
 }
 
 // join adds ref to c unless it is already there.
-func join(c *Case, in Incoming, ref NoticeRef, now time.Time) Change {
+func join(c *Case, in Incoming, ref NoticeRef, now time.Time) (Change, bool) {
 	for i := range c.Notices {
 		r := &c.Notices[i]
-		// The same mail, or the same notice in another mail (delivered
-		// directly and forwarded): same Message-ID and the same compared
-		// values. A different notice that reuses a Message-ID joins.
-		sameNotice := ref.MessageID != "" && r.MessageID == ref.MessageID && r.Expected == ref.Expected && r.Actual == ref.Actual
-		if r.MailID == ref.MailID || sameNotice {
-			if r.MailID != ref.MailID && !slices.Contains(r.DuplicateMails, ref.MailID) {
-				r.DuplicateMails = append(r.DuplicateMails, ref.MailID)
-				r.Duplicates = len(r.DuplicateMails)
-				c.Updated = now
+		if r.MailID == ref.MailID {
+			return Duplicate, false
+		}
+		if sameNotice(r, &ref) {
+			if slices.Contains(r.DuplicateMails, ref.MailID) {
+				return Duplicate, false
 			}
-			return Duplicate
+			r.DuplicateMails = append(r.DuplicateMails, ref.MailID)
+			r.Duplicates = len(r.DuplicateMails)
+			c.Updated = now
+			return Duplicate, true
 		}
 	}
 	c.Updated = now
@@ -307,11 +308,26 @@ func join(c *Case, in Incoming, ref NoticeRef, now time.Time) Change {
 		if n.Language != "" {
 			c.Language = n.Language
 		}
-		return Escalated
+		return Escalated, true
 	}
 	ref.Change = Joined
 	c.Notices = append(c.Notices, ref)
-	return Joined
+	return Joined, true
+}
+
+// sameNotice reports whether b is the notice a in another mail: delivered
+// directly and forwarded, say. The compared values must be equal, and the
+// Message-IDs when both mails carry the notice's own (an inline forward
+// does not: then the signed-in time, which eIAM writes to the minute, must
+// be equal and known). A different notice that reuses a Message-ID joins.
+func sameNotice(a, b *NoticeRef) bool {
+	if a.Expected != b.Expected || a.Actual != b.Actual {
+		return false
+	}
+	if a.MessageID != "" && b.MessageID != "" {
+		return a.MessageID == b.MessageID
+	}
+	return a.SignedIn != "" && a.SignedIn == b.SignedIn
 }
 
 func isConflict(err error) bool {

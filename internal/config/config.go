@@ -62,6 +62,11 @@ type Config struct {
 	Wording notice.Wording `yaml:"wording"`
 	// Classify adjusts the classifier's free-mail domains.
 	Classify classify.Options `yaml:"classify"`
+	// Superusers are the addresses of the cantonal superusers. A notice
+	// forwarded to the service (inline or attached) is acted on only when
+	// one of them forwarded it; from anyone else it is quarantined. Empty:
+	// no forward is trusted.
+	Superusers []string `yaml:"superusers"`
 
 	// Warnings are things Load found doubtful but not wrong, such as a
 	// secret file that every user can read. Logging them is the caller's
@@ -230,6 +235,9 @@ func load(data []byte, baseDir string) (*Config, error) {
 	if len(c.Classify.RemoveFreeMail) == 0 {
 		c.Classify.RemoveFreeMail = nil
 	}
+	if len(c.Superusers) == 0 {
+		c.Superusers = nil
+	}
 	c.Warnings = append(c.Warnings, classifyWarnings(&c.Classify)...)
 	c.Warnings = append(c.Warnings, c.NATS.secretsFromEnv()...)
 	if c.NATS.URL != "" {
@@ -321,6 +329,11 @@ func (c *Config) Validate() error {
 		p = append(p, &Error{Key: "wording", Msg: strings.TrimPrefix(err.Error(), "notice: wording: "), Err: err})
 	}
 	p.addErr(validateClassify(&c.Classify))
+	for i, a := range c.Superusers {
+		if at := strings.LastIndexByte(a, '@'); at <= 0 || at == len(a)-1 || strings.ContainsAny(a, " <>,;") {
+			p.add(fmt.Sprintf("superusers[%d]", i), "%q is not an e-mail address: write it as name@example.ch", a)
+		}
+	}
 	return p.err()
 }
 

@@ -377,6 +377,8 @@ func TestValidationErrors(t *testing.T) {
 		{"max_mail_size", "pipeline:\n  max_mail_size: 0", "", "pipeline.max_mail_size", "0 is not allowed"},
 		{"wording senders", "wording:\n  trusted_senders: []", "", "wording", "trusted_senders is empty"},
 		{"wording language incomplete", "wording:\n  languages:\n    - code: de\n      subjects: [x]", "", "wording", `language "de" has no`},
+		{"superuser without @", "superusers: [martina.graf]", "", "superusers[0]", `"martina.graf" is not an e-mail address`},
+		{"superuser with a name", "superusers: [\"Martina <m@be.ch>\"]", "", "superusers[0]", `is not an e-mail address`},
 		{"classify with @", "classify:\n  add_free_mail: [\"@example.org\"]", "", "classify.add_free_mail[0]", `"@example.org" is not a domain name`},
 		{"classify no dot", "classify:\n  remove_free_mail: [gmail.com, localhost]", "", "classify.remove_free_mail[1]", `"localhost" is not a domain name`},
 	} {

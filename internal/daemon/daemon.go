@@ -133,6 +133,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	stage, err := triage.New(ctx, d.broker.JS, triage.Options{
 		Parser:     parser,
 		Classifier: classify.New(cfg.ClassifyOptions()),
+		Superusers: cfg.Superusers,
 		Log:        d.log.Named(triage.StageName),
 		Metrics:    triage.NewMetrics(d.reg),
 	})

@@ -1,5 +1,6 @@
 // Package triage is the classify stage of the pipeline: it consumes
-// mail-received events, reads the stored mail, runs the notice parser and
+// mail-received events, takes the mail they carry (or reads it from the
+// object store, for a large one), runs the notice parser and
 // the classifier, records the case and publishes the case event. Mail that
 // is not a notice is recorded on eiam.notice.ignored, or quarantined on
 // eiam.dead.quarantine when it looked like a notice from an untrusted
@@ -14,6 +15,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -46,6 +48,8 @@ type Stage struct {
 	log     *zap.Logger
 	now     func() time.Time
 	metrics *Metrics
+	// superusers may forward notices (lower case).
+	superusers map[string]bool
 }
 
 // Options are the parts of a Stage. Parser and Classifier are required;
@@ -53,6 +57,10 @@ type Stage struct {
 type Options struct {
 	Parser     *notice.Parser
 	Classifier *classify.Classifier
+	// Superusers are the addresses whose forwards of a notice are acted
+	// on; a notice forwarded by anyone else is quarantined. Compared
+	// without regard to case.
+	Superusers []string
 	Log        *zap.Logger
 	Now        func() time.Time
 	Metrics    *Metrics
@@ -78,9 +86,13 @@ func New(ctx context.Context, js jetstream.JetStream, opts Options) (*Stage, err
 	if opts.Log == nil {
 		opts.Log = zap.NewNop()
 	}
+	su := make(map[string]bool, len(opts.Superusers))
+	for _, a := range opts.Superusers {
+		su[strings.ToLower(strings.TrimSpace(a))] = true
+	}
 	return &Stage{
 		js: js, mail: mail, cases: cases.NewStore(kv, opts.Now), parser: opts.Parser,
-		cl: opts.Classifier, log: opts.Log, now: opts.Now, metrics: opts.Metrics,
+		cl: opts.Classifier, log: opts.Log, now: opts.Now, metrics: opts.Metrics, superusers: su,
 	}, nil
 }
 
@@ -98,7 +110,7 @@ func Consumer() pipeline.ConsumerConfig {
 
 // Handle processes one mail-received event. It is idempotent: a redelivered
 // event finds its notice already in the case and publishes the case event
-// only if that had not been done.
+// again under the same id.
 func (s *Stage) Handle(ctx context.Context, m pipeline.Msg) error {
 	var mr event.MailReceived
 	ev, err := event.ParseInto(m.Data, &mr)
@@ -128,6 +140,12 @@ func (s *Stage) Handle(ctx context.Context, m pipeline.Msg) error {
 	}
 
 	n, perr := s.parser.Parse(raw)
+	if perr == nil && n.Delivery != notice.DeliveryDirect && !s.superusers[n.Forwarder] {
+		// Anyone can quote or attach a notice: only a superuser's
+		// forward is acted on (docs/NOTICE.md, forwards).
+		perr = &notice.NotANoticeError{Kind: "untrusted-forwarder", Reason: fmt.Sprintf(
+			"a notice forwarded by %s, who is not a configured superuser (superusers in the configuration): possibly forged, not acted on", orUnknown(n.Forwarder))}
+	}
 	if perr != nil {
 		return s.ignore(ctx, log, mr, perr)
 	}
@@ -138,27 +156,20 @@ func (s *Stage) Handle(ctx context.Context, m pipeline.Msg) error {
 	}
 	log = log.With(zap.String("case", c.ID), zap.String("class", string(c.Class)), zap.String("change", string(change)))
 	ref := c.Ref(mr.MailID)
-	switch {
-	case ref == nil:
-		// The same notice (same Message-ID and values) already joined
-		// from another mail, e.g. delivered directly and forwarded: its
-		// event is that mail's.
+	if ref == nil {
+		// The same notice already joined from another mail (delivered
+		// directly and forwarded): its event is that mail's.
 		log.Info("duplicate notice joined its case")
 		s.metrics.mail("duplicate")
 		return nil
-	case change == cases.Duplicate && ref.ReceivedSeq != m.Sequence:
-		// The same bytes announced again (a re-submission): the event
-		// belongs to the message that recorded the notice, which
-		// publishes it or is redelivered until it does.
-		log.Info("mail submitted again; already in its case")
-		s.metrics.mail("duplicate")
-		return nil
 	}
-	// First time, or a redelivery of the message that recorded the notice
-	// (it may have stopped before publishing): publish the event. A
-	// redelivery's copy carries the same id and the stream drops it
-	// within its duplicate window (pipeline.DuplicateWindow, 10 minutes;
-	// redeliveries come after AckWait or a nak delay, well inside it).
+	// Publish the event of this mail's notice, also when the mail was
+	// already in the case: a redelivery, or a re-submission after the
+	// message that recorded it failed before publishing (it may have been
+	// dead-lettered), must not leave a case without its event. The event
+	// id is fixed (cases.EventID): within the stream's duplicate window
+	// (pipeline.DuplicateWindow) the copy is dropped; later, consumers
+	// recognise it by its id.
 	typ := event.TypeCaseClassified
 	if ref.Change == cases.Joined {
 		typ = event.TypeCaseJoined
@@ -171,6 +182,11 @@ func (s *Stage) Handle(ctx context.Context, m pipeline.Msg) error {
 	out.Subject = c.ID
 	if err := pipeline.Publish(ctx, s.js, event.CaseSubject(string(c.Class)), out); err != nil {
 		return fmt.Errorf("triage: publish the event of case %s: %w", c.ID, err)
+	}
+	if change == cases.Duplicate {
+		log.Info("mail already in its case; its event published again")
+		s.metrics.mail("duplicate")
+		return nil
 	}
 	s.metrics.mail("notice")
 	s.metrics.caseChanged(string(c.Class), string(ref.Change))
@@ -197,7 +213,7 @@ func (s *Stage) ignore(ctx context.Context, log *zap.Logger, mr event.MailReceiv
 	var nn *notice.NotANoticeError
 	if errors.As(perr, &nn) {
 		ig.Kind, ig.Reason = nn.Kind, nn.Reason
-		ig.Suspicious = nn.Kind == "untrusted-sender"
+		ig.Suspicious = nn.Kind == "untrusted-sender" || nn.Kind == "untrusted-forwarder"
 	}
 	typ, subject := event.TypeMailIgnored, event.SubjectNoticeIgnored
 	if ig.Suspicious {
@@ -218,6 +234,13 @@ func (s *Stage) ignore(ctx context.Context, log *zap.Logger, mr event.MailReceiv
 	}
 	log.Debug("not a notice: reason", zap.String("reason", ig.Reason))
 	return nil
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "an unknown sender"
+	}
+	return s
 }
 
 func short(id string) string {

@@ -44,7 +44,8 @@ type env struct {
 	seenIDs map[string]int
 }
 
-func newEnv(t *testing.T) *env {
+// newEnv starts the environment; superusers may forward notices.
+func newEnv(t *testing.T, superusers ...string) *env {
 	t.Helper()
 	b := brokertest.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
@@ -59,6 +60,7 @@ func newEnv(t *testing.T) *env {
 	st, err := triage.New(ctx, b.JS, triage.Options{
 		Parser:     notice.MustParser(notice.DefaultWording(), nil),
 		Classifier: classify.New(nil),
+		Superusers: superusers,
 		Log:        zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)),
 	})
 	if err != nil {
@@ -79,6 +81,12 @@ func newEnv(t *testing.T) *env {
 			}
 			e.mu.Lock()
 			defer e.mu.Unlock()
+			e.seenIDs[ev.ID]++
+			if e.seenIDs[ev.ID] > 1 {
+				// A republication under the same id (a redelivery or
+				// a re-submission): the stream stores it once.
+				return
+			}
 			key := "dead"
 			switch {
 			case strings.HasPrefix(m.Subject, "eiam.case."):
@@ -89,7 +97,6 @@ func newEnv(t *testing.T) *env {
 				key = "quarantine"
 			}
 			e.events[key] = append(e.events[key], ev)
-			e.seenIDs[ev.ID]++
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -99,6 +106,23 @@ func newEnv(t *testing.T) *env {
 	return e
 }
 
+// checkStored checks that stream holds exactly want messages: every event
+// stored once, whatever was published twice.
+func (e *env) checkStored(t *testing.T, stream string, want int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	st, err := e.js.Stream(ctx, stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := st.CachedInfo().State.Msgs; n != uint64(want) {
+		t.Errorf("stream %s holds %d messages, want %d", stream, n, want)
+	}
+}
+
+// count returns how many distinct events of kind (case, ignored,
+// quarantine, dead) were published.
 func (e *env) count(kind string) int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -187,8 +211,6 @@ type golden struct {
 // checks that each notice becomes exactly one case of its golden class, each
 // other mail exactly one ignored record, and no event is published twice.
 func TestFixturesBecomeCases(t *testing.T) {
-	e := newEnv(t)
-	e.run(t, nil)
 	data, err := os.ReadFile("../../testdata/notices/golden.json")
 	if err != nil {
 		t.Fatal(err)
@@ -197,6 +219,24 @@ func TestFixturesBecomeCases(t *testing.T) {
 	if err := json.Unmarshal(data, &want); err != nil {
 		t.Fatal(err)
 	}
+	// Every forwarder of the fixtures is a superuser here (the trust rule
+	// has a test of its own).
+	var forwarders []string
+	parser := notice.MustParser(notice.DefaultWording(), nil)
+	for name := range want {
+		raw, err := os.ReadFile(filepath.Join("../../testdata/notices", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, err := parser.Parse(raw); err == nil && n.Forwarder != "" {
+			forwarders = append(forwarders, n.Forwarder)
+		}
+	}
+	if len(forwarders) == 0 {
+		t.Fatal("no forwarded fixture")
+	}
+	e := newEnv(t, forwarders...)
+	e.run(t, nil)
 	wantCases := map[string]string{} // case id -> class
 	ignored, quarantined := 0, 0
 	for name, g := range want {
@@ -264,6 +304,7 @@ func TestFixturesBecomeCases(t *testing.T) {
 			t.Errorf("event %s published %d times", id, n)
 		}
 	}
+	e.checkStored(t, pipeline.StreamCases, len(e.events["case"]))
 }
 
 func sample(t *testing.T, name string) []byte {
@@ -280,7 +321,7 @@ func sample(t *testing.T, name string) []byte {
 // an attachment, and a second, more serious notice for the same profile
 // all end in one case.
 func TestSameNoticeTwiceAndSecondNotice(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, "SU@be.ch")
 	e.run(t, nil)
 	raw := sample(t, "0016.eml") // review: another professional domain
 	mr := e.submit(t, raw, "first")
@@ -337,6 +378,7 @@ func TestSameNoticeTwiceAndSecondNotice(t *testing.T) {
 	if n := e.count("case"); n != 2 {
 		t.Errorf("%d case events, want 2", n)
 	}
+	e.checkStored(t, pipeline.StreamCases, 2)
 }
 
 // TestTemporaryFailureIsRetried makes every mail fail twice before the
@@ -437,5 +479,33 @@ func TestTwoInstancesShareTheWork(t *testing.T) {
 	}
 	if a.Load() == 0 || b.Load() == 0 {
 		t.Errorf("instance A handled %d, B %d: the work was not shared", a.Load(), b.Load())
+	}
+}
+
+// TestForwardTrustedOnlyFromSuperusers: the same forwarded notice is a case
+// when a superuser forwarded it and quarantined (never a case) when anyone
+// else did.
+func TestForwardTrustedOnlyFromSuperusers(t *testing.T) {
+	e := newEnv(t, "martina.graf@be.ch")
+	e.run(t, nil)
+	inner := string(sample(t, "0007.eml")) // private-email, sent by eIAM
+	forward := func(from, id string) []byte {
+		return []byte("From: " + from + "\r\nTo: triage@be.ch\r\nSubject: WG: eIAM\r\nMessage-ID: <" + id + "@be.ch>\r\nMIME-Version: 1.0\r\n" +
+			"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nzur Triage\r\n--b\r\n" +
+			"Content-Type: message/rfc822\r\n\r\n" + inner + "\r\n--b--\r\n")
+	}
+	e.submit(t, forward("mallory@example.org", "x1"), "stranger")
+	eventually(t, "the stranger's forward quarantined", func() bool { return e.count("quarantine") == 1 })
+	if n := len(e.cases(t)); n != 0 {
+		t.Fatalf("%d cases from a stranger's forward, want none", n)
+	}
+	var ig event.MailIgnored
+	if err := e.list("quarantine")[0].Decode(&ig); err != nil || ig.Kind != "untrusted-forwarder" || !ig.Suspicious || !strings.Contains(ig.Reason, "mallory@example.org") {
+		t.Errorf("quarantine record %+v (%v)", ig, err)
+	}
+	e.submit(t, forward("Martina.Graf@be.ch", "x2"), "superuser")
+	eventually(t, "the superuser's forward as a case", func() bool { return e.count("case") == 1 })
+	if c := e.cases(t); len(c) != 1 || c[0].Class != classify.PrivateEmail || c[0].Notices[0].Forwarder != "martina.graf@be.ch" {
+		t.Errorf("cases %+v", c)
 	}
 }
