@@ -407,6 +407,10 @@ func (n *NATS) Validate() error {
 	case n.User == "" && hasPassword:
 		p.add("nats.user", "is empty but %s is set: give the user name too, or unset the variable", EnvNATSPassword)
 	}
+	if n.Embedded() && n.User == "" && !hasToken && !isLoopback(n.Listen) {
+		p.add("nats.listen", "%q reaches beyond this host, and the embedded server then takes any client: "+
+			"listen on 127.0.0.1, or set nats.user with a password or a token", n.Listen)
+	}
 	methods := 0
 	for _, m := range []bool{n.User != "", hasToken, n.CredsFile != ""} {
 		if m {
@@ -433,9 +437,11 @@ func checkNATSURL(s string) error {
 		return fmt.Errorf("not a URL: %v", err)
 	}
 	if u.User != nil {
-		if _, ok := u.User.Password(); ok {
-			return fmt.Errorf("%s holds a password: put it in nats.password_file or %s instead", u.Redacted(), EnvNATSPassword)
-		}
+		// A password, or a token written as the user: a secret in the
+		// URL would reach logs and the configuration file.
+		u.User = nil
+		return fmt.Errorf("%s holds credentials: remove them from the URL and use nats.user with nats.password_file (or %s), or nats.token_file (or %s)",
+			u.String(), EnvNATSPassword, EnvNATSToken)
 	}
 	switch u.Scheme {
 	case "nats", "tls", "ws", "wss":
@@ -446,6 +452,20 @@ func checkNATSURL(s string) error {
 		return fmt.Errorf("%s has no host: write %s://host:port", u.Redacted(), u.Scheme)
 	}
 	return nil
+}
+
+// isLoopback reports whether a host:port listen address stays on this
+// host (127.0.0.0/8, ::1, localhost).
+func isLoopback(hostPort string) bool {
+	host, _, err := net.SplitHostPort(hostPort)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // checkHostPort checks a listen address: host:port, the host possibly

@@ -113,14 +113,14 @@ func (d *Daemon) HTTPAddr() string {
 	return d.httpLn.Addr().String()
 }
 
-// NATSURL is the address other commands use to reach this daemon's NATS.
-func (d *Daemon) NATSURL() string { return d.broker.ClientURL() }
-
 // Run runs the stages and the HTTP listener until ctx ends, then shuts down
 // in order: stop taking work, let in-flight messages finish (or leave them
 // unacknowledged for redelivery), close the HTTP listener, close NATS.
 func (d *Daemon) Run(ctx context.Context) error {
 	defer d.broker.Close()
+	if d.httpLn != nil {
+		defer d.httpLn.Close() // when Run fails before serving; harmless after
+	}
 	// A part that fails for good stops the others through this context.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -166,7 +166,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 			}
 		}()
 	}
-	d.log.Info("serving", zap.String("nats", d.broker.ClientURL()), zap.String("http", d.HTTPAddr()), zap.Bool("embedded", cfg.NATS.URL == ""))
+	d.log.Info("serving", zap.String("nats", d.broker.Conn.ConnectedUrlRedacted()), zap.String("http", d.HTTPAddr()), zap.Bool("embedded", cfg.NATS.URL == ""))
 
 	var runErr error
 	select {

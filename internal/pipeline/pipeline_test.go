@@ -229,6 +229,17 @@ func TestEnsureStreamsIdempotent(t *testing.T) {
 	if err := EnsureStreams(ctx, js, StreamConfig{Replicas: 7}); err == nil {
 		t.Error("7 replicas accepted")
 	}
+	// Buckets are read from their stream's leader only, also after a
+	// second EnsureStreams (a lagging replica must never answer).
+	for _, name := range []string{"KV_" + BucketCases, "OBJ_" + BucketMail} {
+		st, err := js.Stream(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.CachedInfo().Config.AllowDirect {
+			t.Errorf("stream %s allows direct get", name)
+		}
+	}
 }
 
 func TestPublishDeduplicates(t *testing.T) {

@@ -38,7 +38,7 @@ const (
 	restartMax    = 10 * time.Second
 	stableAfter   = time.Minute // a consumption that ran this long resets the restart backoff
 	termReasonMax = 256
-	pullExpiry    = 5 * time.Second
+	pullExpiry    = 3 * time.Second
 )
 
 // ConsumerConfig describes one stage's durable pull consumer and how Run
@@ -152,7 +152,7 @@ func (c ConsumerConfig) validate() error {
 //
 // When ctx ends Run stops fetching, naks the messages of the last fetch
 // that no worker took (they are redelivered at once to whoever consumes
-// next), lets the
+// next; any the client still held come back after AckWait), lets the
 // handlers in flight finish, settles their messages and returns nil. The
 // handlers' ctx is not cancelled with Run's: it lasts cfg.ShutdownGrace
 // more (and never more than cfg.HandlerTimeout per call); a temporary
@@ -221,18 +221,18 @@ func (r *runner) run() error {
 		lag.Go(r.refreshPending)
 	}
 
-	// deliver runs on the fetch loop's goroutine; the gate lets shutdown
-	// wait until no message is still being handed over.
-	var g gate
-	deliver := func(jm jetstream.Msg) {
-		if !g.enter() {
+	// deliver runs on the fetch loop's goroutine, so it has returned for
+	// good once supervise has. After ctx ended it hands nothing more to
+	// the workers: a message not yet started is nak'ed and comes back at
+	// once to whoever consumes next.
+	deliver := func(jm jetstream.Msg, fetchedAt time.Time) {
+		if r.ctx.Err() != nil {
 			r.nakUnstarted(jm)
 			return
 		}
-		defer g.leave()
 		select {
-		case work <- fetched{jm: jm, at: time.Now()}:
-		case <-stopping:
+		case work <- fetched{jm: jm, at: fetchedAt}:
+		case <-r.ctx.Done():
 			r.nakUnstarted(jm)
 		}
 	}
@@ -240,7 +240,6 @@ func (r *runner) run() error {
 	r.supervise(deliver)
 
 	close(stopping)
-	g.close()
 	grace := time.AfterFunc(r.cfg.ShutdownGrace, func() {
 		r.log.Warn("shutdown grace period over; cancelling the handlers still running", zap.Duration("grace", r.cfg.ShutdownGrace))
 		cancelHandlers()
@@ -255,7 +254,7 @@ func (r *runner) run() error {
 
 // supervise creates the consumer and consumes until r.ctx ends, recreating
 // the consumption whenever it stops or fails to start.
-func (r *runner) supervise(deliver func(jetstream.Msg)) {
+func (r *runner) supervise(deliver func(jetstream.Msg, time.Time)) {
 	ccfg := jetstream.ConsumerConfig{
 		Durable:       r.cfg.Durable,
 		Description:   "eiamtriage stage " + r.cfg.Stage,
@@ -327,14 +326,18 @@ func (r *runner) start(ccfg jetstream.ConsumerConfig) (jetstream.Consumer, error
 // pull while the client waits for one (nats.go issue #1622; seen here as
 // deliveries stopping for the length of a pull, with "no heartbeat
 // received"). A fetch is one request with its own expiry: nothing to drift.
-func (r *runner) fetchLoop(cons jetstream.Consumer, deliver func(jetstream.Msg)) error {
+func (r *runner) fetchLoop(cons jetstream.Consumer, deliver func(jetstream.Msg, time.Time)) error {
 	failures := 0
 	for r.ctx.Err() == nil {
+		// Cancelled with r.ctx, so that shutdown does not wait out the
+		// pull: what the fetch still yields is nak'ed by deliver; what
+		// the client held but no longer yields comes back after AckWait.
 		fctx, cancel := context.WithTimeout(r.ctx, pullExpiry)
 		batch, err := cons.Fetch(r.cfg.Workers, jetstream.FetchContext(fctx))
 		if err == nil {
+			fetchedAt := time.Now() // a message's wait for a worker counts from here
 			for jm := range batch.Messages() {
-				deliver(jm)
+				deliver(jm, fetchedAt)
 			}
 			err = batch.Error()
 		}
@@ -547,31 +550,6 @@ func (r *runner) backoff(n uint64) time.Duration {
 
 // gate counts callers inside a section and, once closed, admits none and
 // waits for those inside to leave.
-type gate struct {
-	mu     sync.Mutex
-	closed bool
-	inside sync.WaitGroup
-}
-
-func (g *gate) enter() bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.closed {
-		return false
-	}
-	g.inside.Add(1)
-	return true
-}
-
-func (g *gate) leave() { g.inside.Done() }
-
-func (g *gate) close() {
-	g.mu.Lock()
-	g.closed = true
-	g.mu.Unlock()
-	g.inside.Wait()
-}
-
 func sleep(ctx context.Context, d time.Duration) {
 	t := time.NewTimer(d)
 	defer t.Stop()

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -35,12 +36,6 @@ type StreamConfig struct {
 	// Replicas of every stream and bucket: 1 (default) for an embedded
 	// server, 3 in a three-node cluster. At most 5.
 	Replicas int
-	// MaxAge bounds how long stream messages are kept; 0 keeps them until
-	// deleted (the streams are eiamtriage's audit trail).
-	MaxAge time.Duration
-	// MailBucketMaxBytes bounds the total size of the mail object store;
-	// 0 means no bound beyond the server's store limit.
-	MailBucketMaxBytes int64
 }
 
 // Streams returns the stream configurations EnsureStreams applies: file
@@ -57,7 +52,6 @@ func Streams(cfg StreamConfig) []jetstream.StreamConfig {
 			Storage:     jetstream.FileStorage,
 			Replicas:    r,
 			Duplicates:  DuplicateWindow,
-			MaxAge:      cfg.MaxAge,
 			Discard:     jetstream.DiscardOld,
 		}
 	}
@@ -84,50 +78,69 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg StreamConfig
 			return fmt.Errorf("pipeline: create or update stream %s (subjects %v, %d replicas): %w", sc.Name, sc.Subjects, sc.Replicas, err)
 		}
 	}
-	if _, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      BucketCases,
-		Description: "eiamtriage: case state",
-		History:     CaseHistory,
-		Storage:     jetstream.FileStorage,
-		Replicas:    r,
-	}); err != nil {
-		return fmt.Errorf("pipeline: create or update key-value bucket %s (%d replicas): %w", BucketCases, r, err)
-	}
-	if _, err := js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
-		Bucket:      BucketMail,
-		Description: "eiamtriage: original mails, byte for byte",
-		Storage:     jetstream.FileStorage,
-		Replicas:    r,
-		MaxBytes:    cfg.MailBucketMaxBytes,
-	}); err != nil {
-		return fmt.Errorf("pipeline: create or update object store %s (%d replicas): %w", BucketMail, r, err)
-	}
 	// nats.go creates buckets with direct get allowed, so that any replica
 	// answers reads: in a cluster a replica that has not applied a write
 	// yet then says a case or a mail does not exist right after it was
 	// written (a mail dead-lettered as "not in the object store", seen in
-	// the three-node test). Reads go to the stream leader instead.
-	for _, name := range []string{"KV_" + BucketCases, "OBJ_" + BucketMail} {
-		if err := leaderReads(ctx, js, name); err != nil {
+	// the three-node test). Reads must go to the stream leader. A bucket
+	// that exists is therefore updated as a stream, never through nats.go's
+	// CreateOrUpdate, which would turn direct get on again for a moment,
+	// long enough for a handle bound then to read from replicas for good.
+	kvExists, err := updateBucket(ctx, js, "KV_"+BucketCases, r)
+	if err != nil {
+		return err
+	}
+	if !kvExists {
+		if _, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket:      BucketCases,
+			Description: "eiamtriage: case state",
+			History:     CaseHistory,
+			Storage:     jetstream.FileStorage,
+			Replicas:    r,
+		}); err != nil && !errors.Is(err, jetstream.ErrBucketExists) {
+			return fmt.Errorf("pipeline: create key-value bucket %s (%d replicas): %w", BucketCases, r, err)
+		}
+		if _, err := updateBucket(ctx, js, "KV_"+BucketCases, r); err != nil {
+			return err
+		}
+	}
+	objExists, err := updateBucket(ctx, js, "OBJ_"+BucketMail, r)
+	if err != nil {
+		return err
+	}
+	if !objExists {
+		if _, err := js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{
+			Bucket:      BucketMail,
+			Description: "eiamtriage: mails too large to travel in their event, byte for byte",
+			Storage:     jetstream.FileStorage,
+			Replicas:    r,
+		}); err != nil && !errors.Is(err, jetstream.ErrBucketExists) {
+			return fmt.Errorf("pipeline: create object store %s (%d replicas): %w", BucketMail, r, err)
+		}
+		if _, err := updateBucket(ctx, js, "OBJ_"+BucketMail, r); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// leaderReads turns off direct get on the stream name.
-func leaderReads(ctx context.Context, js jetstream.JetStream, name string) error {
+// updateBucket gives the stream under a bucket its replicas and leader-only
+// reads (no direct get). exists is false when there is no such stream yet.
+func updateBucket(ctx context.Context, js jetstream.JetStream, name string, replicas int) (exists bool, err error) {
 	st, err := js.Stream(ctx, name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return false, nil
+	}
 	if err != nil {
-		return fmt.Errorf("pipeline: stream %s: %w", name, err)
+		return false, fmt.Errorf("pipeline: stream %s: %w", name, err)
 	}
 	cfg := st.CachedInfo().Config
-	if !cfg.AllowDirect {
-		return nil
+	if !cfg.AllowDirect && cfg.Replicas == replicas {
+		return true, nil
 	}
-	cfg.AllowDirect = false
+	cfg.AllowDirect, cfg.Replicas = false, replicas
 	if _, err := js.UpdateStream(ctx, cfg); err != nil {
-		return fmt.Errorf("pipeline: stream %s: turn off direct get: %w", name, err)
+		return true, fmt.Errorf("pipeline: stream %s: set %d replicas and leader-only reads: %w", name, replicas, err)
 	}
-	return nil
+	return true, nil
 }
