@@ -1,8 +1,9 @@
 // Package ingest takes mail into the pipeline: it announces each raw mail
 // with a mail-received event that carries the mail byte for byte (a mail
 // over event.InlineMax goes to the JetStream object store and the event
-// names it). The stream keeps the events, and with them the originals. The IMAP ingest and the `publish` command share it,
-// so a saved .eml goes exactly the way a mail from the mailbox goes.
+// names it). The stream keeps the events, and with them the originals. The
+// IMAP ingest and the `publish` command share it, so a saved .eml goes
+// exactly the way a mail from the mailbox goes.
 //
 // The notice parser itself is in the subpackage ingest/notice.
 package ingest

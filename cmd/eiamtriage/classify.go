@@ -140,7 +140,6 @@ func triage(p *notice.Parser, cl *classify.Classifier, source string, raw []byte
 	r.Reasons = v.Reasons
 	r.Problems = n.Problems
 	r.Extra = n.ExtraRows
-	r.verdict = &v
 	return r, nil
 }
 

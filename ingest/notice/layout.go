@@ -110,10 +110,10 @@ func keyOf(kb *keyBuf, s string) []byte {
 }
 
 // subjectKey is the form subjects are compared in: lower case, white space
-// collapsed, no space before a colon, en and em dashes as hyphens.
+// collapsed, no space around a colon, en and em dashes as hyphens.
 func subjectKey(s string) string {
 	s = strings.ToLower(cleanValue(s))
-	s = strings.ReplaceAll(s, " :", ":")
+	s = strings.ReplaceAll(strings.ReplaceAll(s, " :", ":"), ": ", ":")
 	s = strings.ReplaceAll(s, "–", "-")
 	s = strings.ReplaceAll(s, "—", "-")
 	return s
@@ -167,8 +167,7 @@ func (p *Parser) matchSubject(subject string) (*lang, string, bool) {
 			limit := min(len(s), 2*len(sk)+16)
 			for i, r := range s[:limit] {
 				if (r == '-' || r == '–' || r == '—') && subjectKey(s[:i]) == sk {
-					_, size := rune(r), len(string(r))
-					return l, cleanValue(s[i+size:]), true
+					return l, cleanValue(s[i+utf8.RuneLen(r):]), true
 				}
 			}
 			return l, "", true
@@ -446,7 +445,6 @@ func readBlocks(items []item, l *lang) (comparison, bool) {
 	var kb keyBuf
 	var cmp comparison
 	var seen [8]bool
-	var rowSeen [3]bool
 	side := -1
 	afterBlank := false
 	foundExp, foundAct := false, false
@@ -496,10 +494,11 @@ func readBlocks(items []item, l *lang) (comparison, bool) {
 				side = -1
 				continue
 			}
-			j, ok := extraIdx[labelKey(label)]
+			lk := labelKey(label)
+			j, ok := extraIdx[lk]
 			if !ok {
 				j = len(cmp.extras)
-				extraIdx[labelKey(label)] = j
+				extraIdx[lk] = j
 				cmp.extras = append(cmp.extras, Row{Label: label})
 			}
 			if side == 0 {
@@ -509,7 +508,6 @@ func readBlocks(items []item, l *lang) (comparison, bool) {
 			}
 			continue
 		}
-		rowSeen[f-fieldGivenName] = true
 		if side == 0 {
 			set(&cmp.exp, f, value, &seen, 0)
 		} else {
@@ -524,7 +522,6 @@ func readBlocks(items []item, l *lang) (comparison, bool) {
 			cmp.rows++
 		}
 	}
-	_ = rowSeen
 	cmp.layout = LayoutBlocks
 	cmp.cells = countCells(cmp.exp) + countCells(cmp.act)
 	return cmp, true

@@ -164,7 +164,7 @@ func (p *Parser) parse(raw []byte, depth int) (*Notice, error) {
 	}()
 	th, err := textproto.ReadHeader(br)
 	if err != nil {
-		return nil, fmt.Errorf("notice: the message header cannot be read (%v): is this an RFC 5322 mail (.eml)?", err)
+		return nil, fmt.Errorf("notice: the message header cannot be read: %w (is this an RFC 5322 mail, an .eml file?)", err)
 	}
 	// An unknown charset or transfer encoding still gives a usable entity;
 	// readBodies notes the problem.
@@ -209,7 +209,7 @@ func (p *Parser) parse(raw []byte, depth int) (*Notice, error) {
 		var innerErr error
 		for _, att := range b.attached {
 			n, err := p.parse(att, depth+1)
-			if err == nil && n.Delivery == DeliveryDirect {
+			if err == nil {
 				n.Delivery = DeliveryAttachedForward
 				n.Forwarder = hd.from
 				n.OuterMessageID = hd.messageID

@@ -30,6 +30,7 @@ func TestSubjects(t *testing.T) {
 		{"I: eIAM: Dati utente non corrispondenti – Lia Rossi", "it", "Lia Rossi", true},
 		{"FW : eIAM: User data mismatch — John Smith", "en", "John Smith", true},
 		{"eiam:   user DATA mismatch – x", "en", "x", true},
+		{"eIAM:User data mismatch – x", "en", "x", true},
 		{"RE: eIAM: User data mismatch – John", "", "", false},
 		{"eIAM: User data mismatches – John", "", "", false},
 		{"Info: eIAM: User data mismatch – John", "", "", false},

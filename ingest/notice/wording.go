@@ -1,11 +1,8 @@
 package notice
 
 import (
-	"bytes"
 	"fmt"
 	"strings"
-
-	"go.yaml.in/yaml/v3"
 )
 
 // Wording is everything in a notice that is language: sender addresses,
@@ -156,22 +153,6 @@ func DefaultWording() Wording {
 			},
 		},
 	}
-}
-
-// LoadWording decodes a YAML wording strictly (an unknown key is an error)
-// over the defaults: keys that are present replace the default's value,
-// keys that are absent keep it. The result is validated.
-func LoadWording(data []byte) (Wording, error) {
-	w := DefaultWording()
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&w); err != nil {
-		return Wording{}, fmt.Errorf("notice: wording: %w", err)
-	}
-	if err := w.Validate(); err != nil {
-		return Wording{}, err
-	}
-	return w, nil
 }
 
 // Validate reports the first thing that makes the wording unusable: no

@@ -231,7 +231,7 @@ func (s *Store) Record(ctx context.Context, in Incoming) (*Case, Change, error) 
 	fresh := newCase(key, in, created, s.now())
 	for attempt := 0; ; attempt++ {
 		if err := ctx.Err(); err != nil {
-			return nil, "", err
+			return nil, "", fmt.Errorf("cases: record mail %s in case %s: %w", in.MailID, key, err)
 		}
 		if _, err := s.kv.Create(ctx, key, mustJSON(fresh)); err == nil {
 			return fresh, Created, nil

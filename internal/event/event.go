@@ -13,8 +13,6 @@ package event
 
 import (
 	"bytes"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -213,15 +211,6 @@ func ParseInto(b []byte, v any) (Event, error) {
 		return Event{}, fmt.Errorf("event: event %q of type %s: data content type %q is not %s", ev.ID, ev.Type, ev.DataContentType, ContentTypeJSON)
 	}
 	return ev, nil
-}
-
-// NewID returns a random 128-bit identifier in hex, for events that have no
-// natural key. Prefer a deterministic ID when a retry must not duplicate the
-// event.
-func NewID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+).
-	return hex.EncodeToString(b[:])
 }
 
 func prefix(b []byte, n int) string {

@@ -151,13 +151,6 @@ func TestDeadLetterOriginal(t *testing.T) {
 	}
 }
 
-func TestNewID(t *testing.T) {
-	a, b := NewID(), NewID()
-	if len(a) != 32 || a == b {
-		t.Errorf("NewID gave %q and %q", a, b)
-	}
-}
-
 // TestMarshalEscapes checks the hand-written envelope against encoding/json:
 // quotes, backslashes, control characters, non-ASCII and invalid UTF-8 in
 // the attributes come back as they went in (invalid UTF-8 replaced).

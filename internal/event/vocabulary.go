@@ -10,8 +10,8 @@ import (
 // Subjects. Each stage publishes on one of these and the streams in package
 // pipeline capture them by prefix.
 const (
-	// SubjectNoticeReceived carries a MailReceived: a raw mail was stored
-	// in the mail object store and awaits classification.
+	// SubjectNoticeReceived carries a MailReceived: a raw mail, taken in,
+	// awaits classification.
 	SubjectNoticeReceived = "eiam.notice.received"
 	// SubjectNoticeIgnored records a mail judged not to be a notice.
 	SubjectNoticeIgnored = "eiam.notice.ignored"
