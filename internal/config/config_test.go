@@ -13,6 +13,9 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/eiamtriage/eiamtriage/ingest/notice"
+	"slices"
+
+	"github.com/eiamtriage/eiamtriage/internal/pipeline"
 )
 
 const exampleFile = "../../deploy/eiamtriage.example.yaml"
@@ -832,4 +835,14 @@ func TestWording(t *testing.T) {
 			t.Error("trusted_senders lost its default")
 		}
 	})
+}
+
+// TestDefaultsAgreeWithPipeline: the configuration's pipeline defaults are
+// the ones pipeline.Run applies to a stage run without a configuration.
+func TestDefaultsAgreeWithPipeline(t *testing.T) {
+	d := Default().Pipeline
+	if d.MaxDeliver != pipeline.DefaultMaxDeliver || time.Duration(d.AckWait) != pipeline.DefaultAckWait ||
+		d.Workers != pipeline.DefaultWorkers || !slices.Equal(d.Delays(), pipeline.DefaultBackoff) {
+		t.Errorf("config pipeline defaults %+v differ from package pipeline's", d)
+	}
 }

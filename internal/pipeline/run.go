@@ -15,11 +15,12 @@ import (
 	"go.uber.org/zap"
 )
 
-// Defaults applied by Run to zero ConsumerConfig fields.
+// Defaults applied by Run to zero ConsumerConfig fields; the same as the
+// configuration's (internal/config), for code that runs a stage without one.
 const (
 	DefaultMaxDeliver      = 5
-	DefaultAckWait         = time.Minute
-	DefaultWorkers         = 4
+	DefaultAckWait         = 30 * time.Second
+	DefaultWorkers         = 32
 	DefaultShutdownGrace   = 10 * time.Second
 	DefaultPendingInterval = 15 * time.Second
 )
