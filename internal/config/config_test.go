@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -13,8 +14,6 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/eiamtriage/eiamtriage/ingest/notice"
-	"slices"
-
 	"github.com/eiamtriage/eiamtriage/internal/pipeline"
 )
 
