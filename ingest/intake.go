@@ -64,12 +64,12 @@ func MailID(raw []byte) string {
 // later second submission is recognised by the classify stage as a notice
 // that already joined its case. source says where the mail came from
 // ("publish:<path>", "imap:<host>/<mailbox>/<uid>").
-func (in *Intake) Submit(ctx context.Context, raw []byte, source string) (event.MailReceived, error) {
+func (in *Intake) Submit(ctx context.Context, raw []byte, source string) (Receipt, error) {
 	if len(raw) == 0 {
-		return event.MailReceived{}, fmt.Errorf("ingest: %s: empty mail, nothing to submit", source)
+		return Receipt{}, fmt.Errorf("ingest: %s: empty mail, nothing to submit", source)
 	}
 	if in.maxSize > 0 && int64(len(raw)) > in.maxSize {
-		return event.MailReceived{}, fmt.Errorf("%w: %s is %d bytes, the limit (pipeline.max_mail_size) is %d", ErrTooLarge, source, len(raw), in.maxSize)
+		return Receipt{}, fmt.Errorf("%w: %s is %d bytes, the limit (pipeline.max_mail_size) is %d", ErrTooLarge, source, len(raw), in.maxSize)
 	}
 	id := MailID(raw)
 	mr := event.MailReceived{MailID: id, Size: int64(len(raw)), Source: source, ReceivedAt: in.now().UTC()}
@@ -79,16 +79,25 @@ func (in *Intake) Submit(ctx context.Context, raw []byte, source string) (event.
 		mr.Object = id
 		if info, err := in.store.GetInfo(ctx, id); err != nil || info.Size != uint64(len(raw)) {
 			if _, err := in.store.Put(ctx, jetstream.ObjectMeta{Name: id, Description: source}, bytes.NewReader(raw)); err != nil {
-				return mr, fmt.Errorf("ingest: store mail %s (%s) in %s: %w", id, source, pipeline.BucketMail, err)
+				return Receipt{MailReceived: mr}, fmt.Errorf("ingest: store mail %s (%s) in %s: %w", id, source, pipeline.BucketMail, err)
 			}
 		}
 	}
 	ev, err := event.New(event.TypeMailReceived, in.source, "mail-"+id, mr.ReceivedAt, mr)
 	if err != nil {
-		return mr, fmt.Errorf("ingest: mail %s: %w", id, err)
+		return Receipt{MailReceived: mr}, fmt.Errorf("ingest: mail %s: %w", id, err)
 	}
-	if err := pipeline.Publish(ctx, in.js, event.SubjectNoticeReceived, ev); err != nil {
-		return mr, fmt.Errorf("ingest: announce mail %s (%s): %w", id, source, err)
+	stored, err := pipeline.PublishNew(ctx, in.js, event.SubjectNoticeReceived, ev)
+	if err != nil {
+		return Receipt{MailReceived: mr}, fmt.Errorf("ingest: announce mail %s (%s): %w", id, source, err)
 	}
-	return mr, nil
+	return Receipt{MailReceived: mr, Duplicate: !stored}, nil
+}
+
+// Receipt says what Submit did with a mail.
+type Receipt struct {
+	event.MailReceived
+	// Duplicate is true when the same mail was taken in shortly before
+	// (within the streams' duplicate window): nothing new was announced.
+	Duplicate bool
 }

@@ -70,7 +70,7 @@ func runPublish(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		fmt.Fprintf(stderr, "eiamtriage publish: %v\n", err)
 		return 1
 	}
-	failed, n := 0, 0
+	failed, n, dup := 0, 0, 0
 	_ = eachMessage(paths, stdin, func(source string, raw []byte, rerr error) {
 		if ctx.Err() != nil {
 			return
@@ -86,10 +86,15 @@ func runPublish(ctx context.Context, args []string, stdin io.Reader, stdout, std
 			fmt.Fprintf(stderr, "eiamtriage publish: %v\n", err)
 			return
 		}
+		if mr.Duplicate {
+			dup++
+			fmt.Fprintf(stdout, "%s\t%s\t(already taken in: not announced again)\n", mr.MailID[:12], source)
+			return
+		}
 		n++
 		fmt.Fprintf(stdout, "%s\t%s\n", mr.MailID[:12], source)
 	})
-	fmt.Fprintf(stderr, "published %d mail(s), %d failed\n", n, failed)
+	fmt.Fprintf(stderr, "published %d mail(s), %d already taken in, %d failed\n", n, dup, failed)
 	if failed > 0 || ctx.Err() != nil {
 		return 1
 	}

@@ -256,6 +256,18 @@ func TestPublishDeduplicates(t *testing.T) {
 	if n := s.CachedInfo().State.Msgs; n != 2 {
 		t.Fatalf("stream holds %d messages, want 2", n)
 	}
+	// PublishNew tells a stored event from a dropped duplicate.
+	ev, err := event.New(event.TypeMailReceived, "test", "other", time.Now(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stored, err := PublishNew(ctx, js, event.SubjectNoticeReceived, ev); err != nil || stored {
+		t.Errorf("PublishNew of a duplicate: stored %v, err %v; want false, nil", stored, err)
+	}
+	ev.ID = "third"
+	if stored, err := PublishNew(ctx, js, event.SubjectNoticeReceived, ev); err != nil || !stored {
+		t.Errorf("PublishNew of a new event: stored %v, err %v; want true, nil", stored, err)
+	}
 }
 
 func TestPublishGivesUpWithContext(t *testing.T) {

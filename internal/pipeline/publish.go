@@ -28,27 +28,35 @@ const (
 // connection) return at once marked Permanent, so a Handler may return
 // Publish's error as it is.
 func Publish(ctx context.Context, js jetstream.JetStream, subject string, ev event.Event) error {
+	_, err := PublishNew(ctx, js, subject, ev)
+	return err
+}
+
+// PublishNew is Publish that also reports whether the stream stored the
+// event (true) or dropped it as a duplicate of one it holds with the same
+// id, within its duplicate window (false).
+func PublishNew(ctx context.Context, js jetstream.JetStream, subject string, ev event.Event) (bool, error) {
 	body, err := ev.Marshal()
 	if err != nil {
-		return Permanent(fmt.Errorf("pipeline: publish to %s: %w", subject, err))
+		return false, Permanent(fmt.Errorf("pipeline: publish to %s: %w", subject, err))
 	}
 	msg := &nats.Msg{Subject: subject, Data: body}
 	wait := publishBackoffMin
 	for attempt := 1; ; attempt++ {
 		actx, cancel := context.WithTimeout(ctx, publishAttemptTimeout)
-		_, err := js.PublishMsg(actx, msg, jetstream.WithMsgID(ev.ID))
+		ack, err := js.PublishMsg(actx, msg, jetstream.WithMsgID(ev.ID))
 		cancel()
 		if err == nil {
-			return nil
+			return !ack.Duplicate, nil
 		}
 		if publishErrPermanent(err) {
-			return Permanent(fmt.Errorf("pipeline: publish event %q (%s) to %s: %w", ev.ID, ev.Type, subject, err))
+			return false, Permanent(fmt.Errorf("pipeline: publish event %q (%s) to %s: %w", ev.ID, ev.Type, subject, err))
 		}
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return fmt.Errorf("pipeline: publish event %q (%s) to %s: gave up after %d attempts: %w (last attempt: %w)", ev.ID, ev.Type, subject, attempt, ctx.Err(), err)
+			return false, fmt.Errorf("pipeline: publish event %q (%s) to %s: gave up after %d attempts: %w (last attempt: %w)", ev.ID, ev.Type, subject, attempt, ctx.Err(), err)
 		case <-t.C:
 		}
 		wait = min(2*wait, publishBackoffMax)

@@ -170,7 +170,7 @@ func (e *env) submit(t *testing.T, raw []byte, source string) event.MailReceived
 	if err != nil {
 		t.Fatal(err)
 	}
-	return mr
+	return mr.MailReceived
 }
 
 // eventually waits for cond; on timeout it fails with what and, if given,
