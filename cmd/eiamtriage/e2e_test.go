@@ -286,6 +286,29 @@ func TestCommandsAsAPersonUsesThem(t *testing.T) {
 		t.Errorf("metrics count %v quarantined mails (untrusted senders and forwarders), want %d", q, quarantined)
 	}
 
+	// dead list shows the quarantined mails, each with its kind and reason.
+	if r := runCLI(t, "dead", "list", "--config", cfg.Path, "--json"); r.code != 0 {
+		t.Errorf("dead list failed:\n%s", r)
+	} else {
+		lines := nonEmptyLines(r.stdout)
+		if len(lines) != quarantined {
+			t.Errorf("dead list shows %d entries, want the %d quarantined mails:\n%s", len(lines), quarantined, r.stdout)
+		}
+		for _, l := range lines {
+			var e struct {
+				Kind   string `json:"kind"`
+				Reason string `json:"reason"`
+				MailID string `json:"mail_id"`
+			}
+			if err := json.Unmarshal([]byte(l), &e); err != nil || (e.Kind != "untrusted-sender" && e.Kind != "untrusted-forwarder") || e.Reason == "" || e.MailID == "" {
+				t.Errorf("dead list entry %s (%v)", l, err)
+			}
+		}
+	}
+	if r := runCLI(t, "dead", "list", "--config", cfg.Path); r.code != 0 || !strings.Contains(r.stdout, "quarantined (untrusted-") {
+		t.Errorf("dead list (table):\n%s", r)
+	}
+
 	// The same mails again: recognised at once (within the streams'
 	// duplicate window), and nothing joins twice.
 	publish(0, files)
