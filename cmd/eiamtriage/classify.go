@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -81,8 +80,7 @@ func runClassify(ctx context.Context, args []string, stdin io.Reader, stdout, st
 	cl := classify.New(opts)
 
 	failed := false
-	enc := json.NewEncoder(stdout)
-	enc.SetEscapeHTML(false)
+	enc := jsonLines(stdout)
 	err = eachMessage(paths, stdin, func(source string, raw []byte, rerr error) {
 		if ctx.Err() != nil {
 			return

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -45,14 +44,9 @@ func runDeadList(ctx context.Context, args []string, _ io.Reader, stdout, stderr
 	if _, err := parseFlags(fs, args); err != nil {
 		return flagError(err)
 	}
-	cfg, ok := loadConfig(*cfgPath, "dead list", stderr)
-	if !ok {
-		return 2
-	}
-	b, err := connectClient(ctx, cfg, "eiamtriage-dead")
-	if err != nil {
-		fmt.Fprintf(stderr, "eiamtriage dead list: %v\n", err)
-		return 1
+	_, b, code := openClient(ctx, *cfgPath, "dead list", stderr)
+	if code != 0 {
+		return code
 	}
 	defer b.Close()
 	entries, err := readDead(ctx, b.JS)
@@ -61,8 +55,7 @@ func runDeadList(ctx context.Context, args []string, _ io.Reader, stdout, stderr
 		return 1
 	}
 	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetEscapeHTML(false)
+		enc := jsonLines(stdout)
 		for _, e := range entries {
 			_ = enc.Encode(e)
 		}

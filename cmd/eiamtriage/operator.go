@@ -27,20 +27,34 @@ func init() {
 	register("cases show", "print one case: cases show --config FILE [--json] ID", runCasesShow)
 }
 
-// connectClient connects to the NATS of a running daemon (never starting a
-// server of its own).
-func connectClient(ctx context.Context, cfg *config.Config, name string) (*broker.Broker, error) {
-	opts := daemon.ClientOptions(cfg, name)
+// openClient loads the configuration named by --config and connects to
+// the NATS of the daemon it describes (never starting a server of its own),
+// reporting problems on stderr. code is 0 when both worked, 2 for a bad
+// configuration, 1 when NATS cannot be reached.
+func openClient(ctx context.Context, cfgPath, cmd string, stderr io.Writer) (cfg *config.Config, b *broker.Broker, code int) {
+	cfg, ok := loadConfig(cfgPath, cmd, stderr)
+	if !ok {
+		return nil, nil, 2
+	}
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	b, err := broker.Open(cctx, opts, zap.NewNop())
+	b, err := broker.Open(cctx, daemon.ClientOptions(cfg, "eiamtriage-"+strings.ReplaceAll(cmd, " ", "-")), zap.NewNop())
 	if err != nil {
 		if cfg.NATS.URL == "" {
-			return nil, fmt.Errorf("%w\nis `eiamtriage serve` running with this configuration? It runs the embedded NATS on %s", err, cfg.NATS.Listen)
+			err = fmt.Errorf("%w\nis `eiamtriage serve` running with this configuration? It runs the embedded NATS on %s", err, cfg.NATS.Listen)
 		}
-		return nil, err
+		fmt.Fprintf(stderr, "eiamtriage %s: %v\n", cmd, err)
+		return nil, nil, 1
 	}
-	return b, nil
+	return cfg, b, 0
+}
+
+// jsonLines returns an encoder writing one JSON value a line, with <, >
+// and & as they are.
+func jsonLines(w io.Writer) *json.Encoder {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc
 }
 
 func runPublish(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -55,14 +69,9 @@ func runPublish(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		fmt.Fprintln(stderr, "usage: eiamtriage publish --config FILE PATH...  (PATH: .eml file, directory, or - for standard input)")
 		return 2
 	}
-	cfg, ok := loadConfig(*cfgPath, "publish", stderr)
-	if !ok {
-		return 2
-	}
-	b, err := connectClient(ctx, cfg, "eiamtriage-publish")
-	if err != nil {
-		fmt.Fprintf(stderr, "eiamtriage publish: %v\n", err)
-		return 1
+	cfg, b, code := openClient(ctx, *cfgPath, "publish", stderr)
+	if code != 0 {
+		return code
 	}
 	defer b.Close()
 	in, err := ingest.NewIntake(ctx, b.JS, int64(cfg.Pipeline.MaxMailSize), nil)
@@ -102,13 +111,8 @@ func runPublish(ctx context.Context, args []string, stdin io.Reader, stdout, std
 }
 
 func openCases(ctx context.Context, cfgPath, cmd string, stderr io.Writer) (*cases.Store, func(), bool) {
-	cfg, ok := loadConfig(cfgPath, cmd, stderr)
-	if !ok {
-		return nil, nil, false
-	}
-	b, err := connectClient(ctx, cfg, "eiamtriage-cases")
-	if err != nil {
-		fmt.Fprintf(stderr, "eiamtriage %s: %v\n", cmd, err)
+	_, b, code := openClient(ctx, cfgPath, cmd, stderr)
+	if code != 0 {
 		return nil, nil, false
 	}
 	kv, err := b.JS.KeyValue(ctx, pipeline.BucketCases)
@@ -140,8 +144,7 @@ func runCasesList(ctx context.Context, args []string, _ io.Reader, stdout, stder
 		return 1
 	}
 	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetEscapeHTML(false)
+		enc := jsonLines(stdout)
 		for _, c := range list {
 			if *class == "" || string(c.Class) == *class {
 				_ = enc.Encode(c)
@@ -203,8 +206,7 @@ func runCasesShow(ctx context.Context, args []string, _ io.Reader, stdout, stder
 		return 1
 	}
 	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetEscapeHTML(false)
+		enc := jsonLines(stdout)
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(c)
 		return 0

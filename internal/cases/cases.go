@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sort"
 	"strings"
 	"time"
 
@@ -344,4 +345,13 @@ func mustJSON(v any) []byte {
 		panic(fmt.Sprintf("cases: marshal: %v", err)) // only plain data: cannot fail
 	}
 	return b
+}
+
+func sortCases(cs []*Case) {
+	sort.SliceStable(cs, func(i, j int) bool {
+		if !cs[i].Created.Equal(cs[j].Created) {
+			return cs[i].Created.Before(cs[j].Created)
+		}
+		return cs[i].ID < cs[j].ID
+	})
 }
