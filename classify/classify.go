@@ -11,28 +11,13 @@ package classify
 import (
 	"strings"
 
-	"github.com/eiamtriage/eiamtriage/ingest/notice"
-)
-
-// Class is the triage class of a notice.
-type Class string
-
-// The classes of NOTICE.md section 4.
-const (
-	// Negligible: nothing to do, eIAM updates the data by itself.
-	Negligible Class = "negligible"
-	// PrivateEmail: the user signed in with a private (free-mail) address.
-	PrivateEmail Class = "private-email"
-	// WrongPerson: the code was redeemed by somebody else. Never missed.
-	WrongPerson Class = "wrong-person"
-	// Review: a person has to decide.
-	Review Class = "review"
+	"github.com/eiamtriage/eiamtriage/internal/event"
 )
 
 // Verdict is the result of classifying one notice.
 type Verdict struct {
 	// Class is the triage class.
-	Class Class `json:"class"`
+	Class event.Class `json:"class"`
 	// Rule is the number, 1 to 7, of the row of the class table in NOTICE.md
 	// section 4 that decided the class.
 	Rule int `json:"rule"`
@@ -44,8 +29,8 @@ type Verdict struct {
 	Reasons []string `json:"reasons"`
 	// Expected and Actual are copies of the compared values as the notice
 	// gave them: entered in the portal, and of the signed-in user.
-	Expected notice.Person `json:"expected"`
-	Actual   notice.Person `json:"actual"`
+	Expected event.Person `json:"expected"`
+	Actual   event.Person `json:"actual"`
 	// PrivateDomain is the free-mail domain of the signed-in address, in
 	// lower case, when rule 4 fired.
 	PrivateDomain string `json:"private_domain,omitempty"`
@@ -55,10 +40,10 @@ type Verdict struct {
 type Options struct {
 	// AddFreeMail lists domains to treat as free-mail in addition to
 	// DefaultFreeMail.
-	AddFreeMail []string `yaml:"add_free_mail,omitempty" json:"add_free_mail,omitempty"`
+	AddFreeMail []string
 	// RemoveFreeMail lists domains of DefaultFreeMail (or AddFreeMail) not
 	// to treat as free-mail. Removal wins over addition.
-	RemoveFreeMail []string `yaml:"remove_free_mail,omitempty" json:"remove_free_mail,omitempty"`
+	RemoveFreeMail []string
 }
 
 // Classifier classifies notices. It is immutable after New and safe for
@@ -102,9 +87,9 @@ func (c *Classifier) freeMail() map[string]struct{} {
 // Classify returns the verdict for n following the class table of NOTICE.md
 // section 4: the first rule that applies wins. A nil n is classified as
 // unreadable (rule 1).
-func (c *Classifier) Classify(n *notice.Notice) Verdict {
+func (c *Classifier) Classify(n *event.Notice) Verdict {
 	if n == nil {
-		return Verdict{Class: Review, Rule: 1, Reasons: []string{"there is no notice to classify (rule 1)"}}
+		return Verdict{Class: event.ClassReview, Rule: 1, Reasons: []string{"there is no notice to classify (rule 1)"}}
 	}
 	v := Verdict{Expected: n.Expected, Actual: n.Actual}
 
@@ -124,7 +109,7 @@ func (c *Classifier) Classify(n *notice.Notice) Verdict {
 		v.Reasons = appendMissingName(v.Reasons, "signed-in given name", p.a.given, p.a.g)
 		v.Reasons = appendMissingName(v.Reasons, "signed-in family name", p.a.family, p.a.f)
 		v.Reasons = appendMissingAddress(v.Reasons, "signed-in e-mail", actMail, actOK)
-		v.Class, v.Rule = Review, 1
+		v.Class, v.Rule = event.ClassReview, 1
 		return v
 	}
 
@@ -136,7 +121,7 @@ func (c *Classifier) Classify(n *notice.Notice) Verdict {
 	switch names {
 	case NamesDifferent:
 		// Rule 2.
-		v.Class, v.Rule = WrongPerson, 2
+		v.Class, v.Rule = event.ClassWrongPerson, 2
 		v.Reasons = append(v.Reasons, why+" (rule 2)")
 		if !sameMail {
 			v.Reasons = append(v.Reasons, mails+"the addresses differ too")
@@ -144,7 +129,7 @@ func (c *Classifier) Classify(n *notice.Notice) Verdict {
 		return v
 	case NamesPartial:
 		// Rule 3.
-		v.Class, v.Rule = Review, 3
+		v.Class, v.Rule = event.ClassReview, 3
 		v.Reasons = append(v.Reasons, why+" (rule 3)")
 		if !sameMail {
 			v.Reasons = append(v.Reasons, mails+"the addresses differ too")
@@ -156,7 +141,7 @@ func (c *Classifier) Classify(n *notice.Notice) Verdict {
 	switch {
 	case sameMail:
 		// Rule 7.
-		v.Class, v.Rule = Negligible, 7
+		v.Class, v.Rule = event.ClassNegligible, 7
 		if expMail == actMail {
 			v.Reasons = append(v.Reasons, "e-mail "+quote(expMail)+" is the same on both sides (rule 7)")
 		} else {
@@ -164,7 +149,7 @@ func (c *Classifier) Classify(n *notice.Notice) Verdict {
 		}
 	case c.IsFreeMail(actDomain):
 		// Rule 4.
-		v.Class, v.Rule, v.PrivateDomain = PrivateEmail, 4, actDomain
+		v.Class, v.Rule, v.PrivateDomain = event.ClassPrivateEmail, 4, actDomain
 		v.Reasons = append(v.Reasons, mails+"the signed-in address is a private one at the free-mail provider "+
 			quote(actDomain)+" (rule 4)")
 		if c.IsFreeMail(expDomain) {
@@ -173,7 +158,7 @@ func (c *Classifier) Classify(n *notice.Notice) Verdict {
 		}
 	case SameDomain(expDomain, actDomain):
 		// Rule 5.
-		v.Class, v.Rule = Negligible, 5
+		v.Class, v.Rule = event.ClassNegligible, 5
 		where := "the same domain " + quote(expDomain)
 		if expDomain != actDomain {
 			where = "the same domain (" + quote(expDomain) + " and " + quote(actDomain) + ")"
@@ -182,7 +167,7 @@ func (c *Classifier) Classify(n *notice.Notice) Verdict {
 			", a negligible difference (rule 5)")
 	default:
 		// Rule 6.
-		v.Class, v.Rule = Review, 6
+		v.Class, v.Rule = event.ClassReview, 6
 		v.Reasons = append(v.Reasons, mails+"the signed-in address is in another domain, "+
 			quote(actDomain)+" instead of "+quote(expDomain)+", and not at a known free-mail provider (rule 6)")
 	}

@@ -8,9 +8,7 @@ import (
 	"sync"
 	"testing"
 
-	"go.yaml.in/yaml/v3"
-
-	"github.com/eiamtriage/eiamtriage/ingest/notice"
+	"github.com/eiamtriage/eiamtriage/internal/event"
 )
 
 func TestNormalize(t *testing.T) {
@@ -124,15 +122,15 @@ func TestTypo(t *testing.T) {
 }
 
 // person returns a Person with the given names and no address.
-func person(given, family string) notice.Person {
-	return notice.Person{GivenName: given, FamilyName: family}
+func person(given, family string) event.Person {
+	return event.Person{GivenName: given, FamilyName: family}
 }
 
 func TestCompareNames(t *testing.T) {
 	tests := []struct {
 		name     string
-		expected notice.Person
-		actual   notice.Person
+		expected event.Person
+		actual   event.Person
 		want     NameVerdict
 		reason   string // a part of the reason
 	}{
@@ -305,35 +303,21 @@ func TestIsFreeMail(t *testing.T) {
 	})
 }
 
-func TestOptionsYAML(t *testing.T) {
-	in := "add_free_mail: [example.org]\nremove_free_mail: [bluewin.ch]\n"
-	dec := yaml.NewDecoder(strings.NewReader(in))
-	dec.KnownFields(true)
-	var opts Options
-	if err := dec.Decode(&opts); err != nil {
-		t.Fatalf("decode %q: %v", in, err)
-	}
-	want := Options{AddFreeMail: []string{"example.org"}, RemoveFreeMail: []string{"bluewin.ch"}}
-	if !slices.Equal(opts.AddFreeMail, want.AddFreeMail) || !slices.Equal(opts.RemoveFreeMail, want.RemoveFreeMail) {
-		t.Errorf("decode %q = %+v, want %+v", in, opts, want)
-	}
-}
-
 // entered is the person the superuser entered in the portal in the
 // Classify tests.
-var entered = notice.Person{GivenName: "Anna", FamilyName: "Muster", Email: "anna.muster@be.ch"}
+var entered = event.Person{GivenName: "Anna", FamilyName: "Muster", Email: "anna.muster@be.ch"}
 
 // newNotice returns a readable notice comparing entered with actual.
-func newNotice(actual notice.Person) *notice.Notice {
-	return &notice.Notice{Language: "de", Expected: entered, Actual: actual}
+func newNotice(actual event.Person) *event.Notice {
+	return &event.Notice{Language: "de", Expected: entered, Actual: actual}
 }
 
 func TestClassify(t *testing.T) {
 	tests := []struct {
 		name    string
 		opts    *Options
-		notice  *notice.Notice
-		class   Class
+		notice  *event.Notice
+		class   event.Class
 		rule    int
 		names   NameVerdict
 		private string
@@ -342,62 +326,62 @@ func TestClassify(t *testing.T) {
 		{
 			name:    "rule 1: no notice",
 			notice:  nil,
-			class:   Review,
+			class:   event.ClassReview,
 			rule:    1,
 			reasons: []string{"there is no notice to classify (rule 1)"},
 		},
 		{
 			name: "rule 1: entered given name missing",
-			notice: &notice.Notice{
-				Expected: notice.Person{FamilyName: "Muster", Email: "anna.muster@be.ch"},
+			notice: &event.Notice{
+				Expected: event.Person{FamilyName: "Muster", Email: "anna.muster@be.ch"},
 				Actual:   entered,
 			},
-			class:   Review,
+			class:   event.ClassReview,
 			rule:    1,
 			reasons: []string{"the entered given name is missing (rule 1)"},
 		},
 		{
 			name:    "rule 1: signed-in family name only white space and NBSP",
-			notice:  newNotice(notice.Person{GivenName: "Anna", FamilyName: " \u00a0 ", Email: "anna.muster@be.ch"}),
-			class:   Review,
+			notice:  newNotice(event.Person{GivenName: "Anna", FamilyName: " \u00a0 ", Email: "anna.muster@be.ch"}),
+			class:   event.ClassReview,
 			rule:    1,
 			reasons: []string{"the signed-in family name is missing (rule 1)"},
 		},
 		{
 			name:    "rule 1: a name without letters",
-			notice:  newNotice(notice.Person{GivenName: "-", FamilyName: "Muster", Email: "anna.muster@be.ch"}),
-			class:   Review,
+			notice:  newNotice(event.Person{GivenName: "-", FamilyName: "Muster", Email: "anna.muster@be.ch"}),
+			class:   event.ClassReview,
 			rule:    1,
 			reasons: []string{"the signed-in given name '-' holds no letters (rule 1)"},
 		},
 		{
 			name:    "rule 1: signed-in e-mail missing",
-			notice:  newNotice(notice.Person{GivenName: "Peter", FamilyName: "Keller"}),
-			class:   Review,
+			notice:  newNotice(event.Person{GivenName: "Peter", FamilyName: "Keller"}),
+			class:   event.ClassReview,
 			rule:    1,
 			reasons: []string{"the signed-in e-mail is missing (rule 1)"},
 		},
 		{
 			name:    "rule 1: e-mail without @",
-			notice:  newNotice(notice.Person{GivenName: "Anna", FamilyName: "Muster", Email: "anna.muster.be.ch"}),
-			class:   Review,
+			notice:  newNotice(event.Person{GivenName: "Anna", FamilyName: "Muster", Email: "anna.muster.be.ch"}),
+			class:   event.ClassReview,
 			rule:    1,
 			reasons: []string{"the signed-in e-mail 'anna.muster.be.ch' is not an address, it has no '@' (rule 1)"},
 		},
 		{
 			name:    "rule 1: e-mail without domain",
-			notice:  newNotice(notice.Person{GivenName: "Anna", FamilyName: "Muster", Email: "anna.muster@"}),
-			class:   Review,
+			notice:  newNotice(event.Person{GivenName: "Anna", FamilyName: "Muster", Email: "anna.muster@"}),
+			class:   event.ClassReview,
 			rule:    1,
 			reasons: []string{"the signed-in e-mail 'anna.muster@' is not a complete address (rule 1)"},
 		},
 		{
 			name: "rule 1: several values missing",
-			notice: &notice.Notice{
-				Expected: notice.Person{GivenName: "Anna", FamilyName: "Muster"},
-				Actual:   notice.Person{GivenName: "Peter", Email: "peter@gmail.com"},
+			notice: &event.Notice{
+				Expected: event.Person{GivenName: "Anna", FamilyName: "Muster"},
+				Actual:   event.Person{GivenName: "Peter", Email: "peter@gmail.com"},
 			},
-			class: Review,
+			class: event.ClassReview,
 			rule:  1,
 			reasons: []string{
 				"the entered e-mail is missing (rule 1)",
@@ -406,19 +390,19 @@ func TestClassify(t *testing.T) {
 		},
 		{
 			name: "rule 1: unreadable notice wins over a wrong person",
-			notice: &notice.Notice{
+			notice: &event.Notice{
 				Expected: entered,
-				Actual:   notice.Person{GivenName: "Peter", FamilyName: "Keller", Email: "peter.keller@gmail.com"},
+				Actual:   event.Person{GivenName: "Peter", FamilyName: "Keller", Email: "peter.keller@gmail.com"},
 				Problems: []string{"no signed-in column found"},
 			},
-			class:   Review,
+			class:   event.ClassReview,
 			rule:    1,
 			reasons: []string{"the notice could not be read completely: no signed-in column found (rule 1)"},
 		},
 		{
 			name:   "rule 2: different person",
-			notice: newNotice(notice.Person{GivenName: "Peter", FamilyName: "Keller", Email: "peter.keller@be.ch"}),
-			class:  WrongPerson,
+			notice: newNotice(event.Person{GivenName: "Peter", FamilyName: "Keller", Email: "peter.keller@be.ch"}),
+			class:  event.ClassWrongPerson,
 			rule:   2,
 			names:  NamesDifferent,
 			reasons: []string{
@@ -428,40 +412,40 @@ func TestClassify(t *testing.T) {
 		},
 		{
 			name:    "rule 2: wins over a private address",
-			notice:  newNotice(notice.Person{GivenName: "Peter", FamilyName: "Muster", Email: "peter@gmail.com"}),
-			class:   WrongPerson,
+			notice:  newNotice(event.Person{GivenName: "Peter", FamilyName: "Muster", Email: "peter@gmail.com"}),
+			class:   event.ClassWrongPerson,
 			rule:    2,
 			names:   NamesDifferent,
 			reasons: []string{"(rule 2)"},
 		},
 		{
 			name:    "rule 2: same address, other person",
-			notice:  newNotice(notice.Person{GivenName: "Petra", FamilyName: "Muster", Email: "anna.muster@be.ch"}),
-			class:   WrongPerson,
+			notice:  newNotice(event.Person{GivenName: "Petra", FamilyName: "Muster", Email: "anna.muster@be.ch"}),
+			class:   event.ClassWrongPerson,
 			rule:    2,
 			names:   NamesDifferent,
 			reasons: []string{"given name 'Anna' vs 'Petra': no given name in common, a different person (rule 2)"},
 		},
 		{
 			name:    "rule 3: same given name, other family name",
-			notice:  newNotice(notice.Person{GivenName: "Anna", FamilyName: "Keller", Email: "anna.keller@be.ch"}),
-			class:   Review,
+			notice:  newNotice(event.Person{GivenName: "Anna", FamilyName: "Keller", Email: "anna.keller@be.ch"}),
+			class:   event.ClassReview,
 			rule:    3,
 			names:   NamesPartial,
 			reasons: []string{"the family name 'Muster' vs 'Keller' differs; a change of name or another person, nobody can tell from the mail (rule 3)"},
 		},
 		{
 			name:    "rule 3: wins over a private address",
-			notice:  newNotice(notice.Person{GivenName: "Anna", FamilyName: "Keller", Email: "anna.keller@gmail.com"}),
-			class:   Review,
+			notice:  newNotice(event.Person{GivenName: "Anna", FamilyName: "Keller", Email: "anna.keller@gmail.com"}),
+			class:   event.ClassReview,
 			rule:    3,
 			names:   NamesPartial,
 			reasons: []string{"(rule 3)", "the addresses differ too"},
 		},
 		{
 			name:    "rule 4: private address",
-			notice:  newNotice(notice.Person{GivenName: "Anna", FamilyName: "Muster", Email: " anna.muster@GMail.com "}),
-			class:   PrivateEmail,
+			notice:  newNotice(event.Person{GivenName: "Anna", FamilyName: "Muster", Email: " anna.muster@GMail.com "}),
+			class:   event.ClassPrivateEmail,
 			rule:    4,
 			names:   NamesSame,
 			private: "gmail.com",
@@ -472,8 +456,8 @@ func TestClassify(t *testing.T) {
 		},
 		{
 			name:    "rule 4: with a middle name",
-			notice:  newNotice(notice.Person{GivenName: "Anna Maria", FamilyName: "Muster", Email: "a.m.muster@bluewin.ch"}),
-			class:   PrivateEmail,
+			notice:  newNotice(event.Person{GivenName: "Anna Maria", FamilyName: "Muster", Email: "a.m.muster@bluewin.ch"}),
+			class:   event.ClassPrivateEmail,
 			rule:    4,
 			names:   NamesSame,
 			private: "bluewin.ch",
@@ -481,11 +465,11 @@ func TestClassify(t *testing.T) {
 		},
 		{
 			name: "rule 4: entered address private too",
-			notice: &notice.Notice{
-				Expected: notice.Person{GivenName: "Anna", FamilyName: "Muster", Email: "anna@gmx.ch"},
-				Actual:   notice.Person{GivenName: "Anna", FamilyName: "Muster", Email: "anna.muster@gmail.com"},
+			notice: &event.Notice{
+				Expected: event.Person{GivenName: "Anna", FamilyName: "Muster", Email: "anna@gmx.ch"},
+				Actual:   event.Person{GivenName: "Anna", FamilyName: "Muster", Email: "anna.muster@gmail.com"},
 			},
-			class:   PrivateEmail,
+			class:   event.ClassPrivateEmail,
 			rule:    4,
 			names:   NamesSame,
 			private: "gmail.com",
@@ -494,8 +478,8 @@ func TestClassify(t *testing.T) {
 		{
 			name:    "rule 4: added free-mail domain",
 			opts:    &Options{AddFreeMail: []string{"example.org"}},
-			notice:  newNotice(notice.Person{GivenName: "Anna", FamilyName: "Muster", Email: "anna@example.org"}),
-			class:   PrivateEmail,
+			notice:  newNotice(event.Person{GivenName: "Anna", FamilyName: "Muster", Email: "anna@example.org"}),
+			class:   event.ClassPrivateEmail,
 			rule:    4,
 			names:   NamesSame,
 			private: "example.org",
@@ -503,32 +487,32 @@ func TestClassify(t *testing.T) {
 		},
 		{
 			name:    "rule 5: subdomain",
-			notice:  newNotice(notice.Person{GivenName: "Anna", FamilyName: "Muster", Email: "anna.muster@gef.be.ch"}),
-			class:   Negligible,
+			notice:  newNotice(event.Person{GivenName: "Anna", FamilyName: "Muster", Email: "anna.muster@gef.be.ch"}),
+			class:   event.ClassNegligible,
 			rule:    5,
 			names:   NamesSame,
 			reasons: []string{"the addresses differ but are in the same domain ('be.ch' and 'gef.be.ch'), a negligible difference (rule 5)"},
 		},
 		{
 			name:    "rule 5: same domain, other mailbox",
-			notice:  newNotice(notice.Person{GivenName: "Anna", FamilyName: "Mustre", Email: "a.muster@BE.ch"}),
-			class:   Negligible,
+			notice:  newNotice(event.Person{GivenName: "Anna", FamilyName: "Mustre", Email: "a.muster@BE.ch"}),
+			class:   event.ClassNegligible,
 			rule:    5,
 			names:   NamesSame,
 			reasons: []string{"'Muster' vs 'Mustre' is a typo", "in the same domain 'be.ch', a negligible difference (rule 5)"},
 		},
 		{
 			name:    "rule 6: other non-private domain",
-			notice:  newNotice(notice.Person{GivenName: "Anna", FamilyName: "Muster", Email: "anna.muster@zh.ch"}),
-			class:   Review,
+			notice:  newNotice(event.Person{GivenName: "Anna", FamilyName: "Muster", Email: "anna.muster@zh.ch"}),
+			class:   event.ClassReview,
 			rule:    6,
 			names:   NamesSame,
 			reasons: []string{"the signed-in address is in another domain, 'zh.ch' instead of 'be.ch', and not at a known free-mail provider (rule 6)"},
 		},
 		{
 			name:    "rule 6: look-alike domain",
-			notice:  newNotice(notice.Person{GivenName: "Anna", FamilyName: "Muster", Email: "anna.muster@xbe.ch"}),
-			class:   Review,
+			notice:  newNotice(event.Person{GivenName: "Anna", FamilyName: "Muster", Email: "anna.muster@xbe.ch"}),
+			class:   event.ClassReview,
 			rule:    6,
 			names:   NamesSame,
 			reasons: []string{"(rule 6)"},
@@ -536,8 +520,8 @@ func TestClassify(t *testing.T) {
 		{
 			name:    "rule 6: removed free-mail domain",
 			opts:    &Options{RemoveFreeMail: []string{"bluewin.ch"}},
-			notice:  newNotice(notice.Person{GivenName: "Anna", FamilyName: "Muster", Email: "anna@bluewin.ch"}),
-			class:   Review,
+			notice:  newNotice(event.Person{GivenName: "Anna", FamilyName: "Muster", Email: "anna@bluewin.ch"}),
+			class:   event.ClassReview,
 			rule:    6,
 			names:   NamesSame,
 			reasons: []string{"'bluewin.ch' instead of 'be.ch'"},
@@ -545,18 +529,18 @@ func TestClassify(t *testing.T) {
 		{
 			name:    "rule 7: nothing differs",
 			notice:  newNotice(entered),
-			class:   Negligible,
+			class:   event.ClassNegligible,
 			rule:    7,
 			names:   NamesSame,
 			reasons: []string{"name 'Anna Muster' is the same on both sides", "e-mail 'anna.muster@be.ch' is the same on both sides (rule 7)"},
 		},
 		{
 			name: "rule 7: transcription and address letter case",
-			notice: &notice.Notice{
-				Expected: notice.Person{GivenName: "Jürg", FamilyName: "Müller", Email: "juerg.mueller@be.ch"},
-				Actual:   notice.Person{GivenName: "Juerg", FamilyName: "Mueller", Email: "Juerg.Mueller@BE.CH"},
+			notice: &event.Notice{
+				Expected: event.Person{GivenName: "Jürg", FamilyName: "Müller", Email: "juerg.mueller@be.ch"},
+				Actual:   event.Person{GivenName: "Juerg", FamilyName: "Mueller", Email: "Juerg.Mueller@BE.CH"},
 			},
-			class: Negligible,
+			class: event.ClassNegligible,
 			rule:  7,
 			names: NamesSame,
 			reasons: []string{
@@ -566,16 +550,16 @@ func TestClassify(t *testing.T) {
 		},
 		{
 			name:    "rule 7: double family name",
-			notice:  newNotice(notice.Person{GivenName: "Anna", FamilyName: "Muster-Keller", Email: "anna.muster@be.ch"}),
-			class:   Negligible,
+			notice:  newNotice(event.Person{GivenName: "Anna", FamilyName: "Muster-Keller", Email: "anna.muster@be.ch"}),
+			class:   event.ClassNegligible,
 			rule:    7,
 			names:   NamesSame,
 			reasons: []string{"the entered family name 'Muster' is one part of 'Muster-Keller'", "(rule 7)"},
 		},
 		{
 			name:    "rule 7: swapped",
-			notice:  newNotice(notice.Person{GivenName: "Muster", FamilyName: "Anna", Email: "anna.muster@be.ch"}),
-			class:   Negligible,
+			notice:  newNotice(event.Person{GivenName: "Muster", FamilyName: "Anna", Email: "anna.muster@be.ch"}),
+			class:   event.ClassNegligible,
 			rule:    7,
 			names:   NamesSame,
 			reasons: []string{"swapped", "(rule 7)"},
@@ -623,28 +607,28 @@ func checkReasons(t *testing.T, reasons, want []string) {
 
 func TestClassifyNilClassifier(t *testing.T) {
 	var c *Classifier
-	v := c.Classify(newNotice(notice.Person{GivenName: "Anna", FamilyName: "Muster", Email: "anna@gmail.com"}))
-	if v.Class != PrivateEmail || v.Rule != 4 {
-		t.Errorf("nil Classifier: Classify() = %q rule %d, want %q rule 4", v.Class, v.Rule, PrivateEmail)
+	v := c.Classify(newNotice(event.Person{GivenName: "Anna", FamilyName: "Muster", Email: "anna@gmail.com"}))
+	if v.Class != event.ClassPrivateEmail || v.Rule != 4 {
+		t.Errorf("nil Classifier: Classify() = %q rule %d, want %q rule 4", v.Class, v.Rule, event.ClassPrivateEmail)
 	}
 }
 
 func TestVerdictJSON(t *testing.T) {
 	tests := []struct {
 		name     string
-		n        *notice.Notice
+		n        *event.Notice
 		contains []string
 		lacks    []string
 	}{
 		{
 			name:     "rule 1 has no name verdict",
-			n:        newNotice(notice.Person{GivenName: "Anna"}),
+			n:        newNotice(event.Person{GivenName: "Anna"}),
 			contains: []string{`"class":"review"`, `"rule":1`, `"reasons":[`},
 			lacks:    []string{`"names"`, `"private_domain"`},
 		},
 		{
 			name:     "rule 4 names the domain",
-			n:        newNotice(notice.Person{GivenName: "Anna", FamilyName: "Muster", Email: "anna@gmail.com"}),
+			n:        newNotice(event.Person{GivenName: "Anna", FamilyName: "Muster", Email: "anna@gmail.com"}),
 			contains: []string{`"class":"private-email"`, `"rule":4`, `"names":"same"`, `"private_domain":"gmail.com"`, `"expected":{"given_name":"Anna"`},
 		},
 	}
@@ -670,7 +654,7 @@ func TestVerdictJSON(t *testing.T) {
 
 func TestClassifyConcurrent(t *testing.T) {
 	c := New(&Options{AddFreeMail: []string{"example.org"}})
-	n := newNotice(notice.Person{GivenName: "Änna", FamilyName: "Mustre", Email: "anna@example.org"})
+	n := newNotice(event.Person{GivenName: "Änna", FamilyName: "Mustre", Email: "anna@example.org"})
 	want := c.Classify(n)
 	var wg sync.WaitGroup
 	for range 8 {
@@ -687,15 +671,15 @@ func TestClassifyConcurrent(t *testing.T) {
 }
 
 // benchNotices are typical notices, one per rule that reads names.
-var benchNotices = []*notice.Notice{
-	newNotice(notice.Person{GivenName: "Peter", FamilyName: "Keller", Email: "peter.keller@be.ch"}),
-	newNotice(notice.Person{GivenName: "Anna", FamilyName: "Keller", Email: "anna.keller@be.ch"}),
-	newNotice(notice.Person{GivenName: "Anna", FamilyName: "Muster", Email: "anna.muster@gmail.com"}),
-	newNotice(notice.Person{GivenName: "Anna Maria", FamilyName: "Muster", Email: "anna.muster@gef.be.ch"}),
-	newNotice(notice.Person{GivenName: "Anna", FamilyName: "Muster", Email: "anna.muster@zh.ch"}),
+var benchNotices = []*event.Notice{
+	newNotice(event.Person{GivenName: "Peter", FamilyName: "Keller", Email: "peter.keller@be.ch"}),
+	newNotice(event.Person{GivenName: "Anna", FamilyName: "Keller", Email: "anna.keller@be.ch"}),
+	newNotice(event.Person{GivenName: "Anna", FamilyName: "Muster", Email: "anna.muster@gmail.com"}),
+	newNotice(event.Person{GivenName: "Anna Maria", FamilyName: "Muster", Email: "anna.muster@gef.be.ch"}),
+	newNotice(event.Person{GivenName: "Anna", FamilyName: "Muster", Email: "anna.muster@zh.ch"}),
 	{
-		Expected: notice.Person{GivenName: "Jürg", FamilyName: "Müller-Brändli", Email: "juerg.mueller@be.ch"},
-		Actual:   notice.Person{GivenName: "Juerg", FamilyName: "Mueller", Email: "juerg.mueller@be.ch"},
+		Expected: event.Person{GivenName: "Jürg", FamilyName: "Müller-Brändli", Email: "juerg.mueller@be.ch"},
+		Actual:   event.Person{GivenName: "Juerg", FamilyName: "Mueller", Email: "juerg.mueller@be.ch"},
 	},
 }
 

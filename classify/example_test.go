@@ -3,17 +3,18 @@ package classify_test
 import (
 	"fmt"
 
+	"github.com/eiamtriage/eiamtriage/internal/event"
+
 	"github.com/eiamtriage/eiamtriage/classify"
-	"github.com/eiamtriage/eiamtriage/ingest/notice"
 )
 
 func ExampleClassifier_Classify() {
 	c := classify.New(nil) // the default free-mail list
 
-	n := &notice.Notice{
+	n := &event.Notice{
 		Language: "de",
-		Expected: notice.Person{GivenName: "Jürg", FamilyName: "Müller", Email: "juerg.mueller@be.ch"},
-		Actual:   notice.Person{GivenName: "Juerg Hans", FamilyName: "Mueller", Email: "juerg.mueller@gmail.com"},
+		Expected: event.Person{GivenName: "Jürg", FamilyName: "Müller", Email: "juerg.mueller@be.ch"},
+		Actual:   event.Person{GivenName: "Juerg Hans", FamilyName: "Mueller", Email: "juerg.mueller@gmail.com"},
 	}
 	v := c.Classify(n)
 	fmt.Println(v.Class, v.Rule, v.Names, v.PrivateDomain)
@@ -21,7 +22,7 @@ func ExampleClassifier_Classify() {
 		fmt.Println("-", r)
 	}
 
-	n.Actual = notice.Person{GivenName: "Peter", FamilyName: "Müller", Email: "juerg.mueller@be.ch"}
+	n.Actual = event.Person{GivenName: "Peter", FamilyName: "Müller", Email: "juerg.mueller@be.ch"}
 	v = c.Classify(n)
 	fmt.Println(v.Class, v.Rule, v.Names)
 	for _, r := range v.Reasons {

@@ -9,26 +9,29 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/eiamtriage/eiamtriage/internal/config"
+	"github.com/eiamtriage/eiamtriage/internal/event"
+
 	"github.com/eiamtriage/eiamtriage/classify"
 	"github.com/eiamtriage/eiamtriage/ingest/notice"
 )
 
 // golden is one expectation of testdata/notices/golden.json.
 type golden struct {
-	Class        string         `json:"class"`
-	Language     string         `json:"language"`
-	Delivery     string         `json:"delivery"`
-	Layout       string         `json:"layout"`
-	ProfileID    string         `json:"profile_id"`
-	Application  string         `json:"application"`
-	Organisation string         `json:"organisation"`
-	SignedInRaw  string         `json:"signed_in_raw"`
-	Expected     *notice.Person `json:"expected"`
-	Actual       *notice.Person `json:"actual"`
-	ExtraRows    []notice.Row   `json:"extra_rows"`
-	NotANotice   string         `json:"not_a_notice"`
-	Unreadable   bool           `json:"unreadable"`
-	Covers       string         `json:"covers"`
+	Class        string        `json:"class"`
+	Language     string        `json:"language"`
+	Delivery     string        `json:"delivery"`
+	Layout       string        `json:"layout"`
+	ProfileID    string        `json:"profile_id"`
+	Application  string        `json:"application"`
+	Organisation string        `json:"organisation"`
+	SignedInRaw  string        `json:"signed_in_raw"`
+	Expected     *event.Person `json:"expected"`
+	Actual       *event.Person `json:"actual"`
+	ExtraRows    []event.Row   `json:"extra_rows"`
+	NotANotice   string        `json:"not_a_notice"`
+	Unreadable   bool          `json:"unreadable"`
+	Covers       string        `json:"covers"`
 }
 
 func loadGolden(t testing.TB, dir string) map[string]golden {
@@ -58,7 +61,7 @@ func TestGolden(t *testing.T) {
 	if len(files) != len(want) {
 		t.Errorf("%d .eml files but %d golden entries", len(files), len(want))
 	}
-	p := notice.MustParser(notice.DefaultWording(), nil)
+	p := notice.MustParser(config.DefaultWording(), nil)
 	cl := classify.New(nil)
 	classes := map[string]int{}
 	for _, file := range files {
@@ -138,8 +141,8 @@ func TestGolden(t *testing.T) {
 	}
 }
 
-func sameRows(got, want []notice.Row) bool {
-	key := func(rs []notice.Row) []string {
+func sameRows(got, want []event.Row) bool {
+	key := func(rs []event.Row) []string {
 		var out []string
 		for _, r := range rs {
 			out = append(out, strings.ToLower(r.Label)+"|"+r.Value+"|"+r.Expected+"|"+r.Actual)
@@ -168,15 +171,15 @@ func TestSamples(t *testing.T) {
 		t.Fatal(err)
 	}
 	var labels map[string]struct {
-		Class    string         `json:"class"`
-		Lang     string         `json:"lang"`
-		Expected *notice.Person `json:"expected"`
-		Actual   *notice.Person `json:"actual"`
+		Class    string        `json:"class"`
+		Lang     string        `json:"lang"`
+		Expected *event.Person `json:"expected"`
+		Actual   *event.Person `json:"actual"`
 	}
 	if err := json.Unmarshal(data, &labels); err != nil {
 		t.Fatal(err)
 	}
-	p := notice.MustParser(notice.DefaultWording(), nil)
+	p := notice.MustParser(config.DefaultWording(), nil)
 	cl := classify.New(nil)
 	for name, want := range labels {
 		t.Run(name, func(t *testing.T) {
@@ -223,7 +226,7 @@ func BenchmarkParseClassify(b *testing.B) {
 	if len(msgs) == 0 {
 		b.Fatal("no fixtures")
 	}
-	p := notice.MustParser(notice.DefaultWording(), nil)
+	p := notice.MustParser(config.DefaultWording(), nil)
 	cl := classify.New(nil)
 	var bytes int64
 	for _, m := range msgs {

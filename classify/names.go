@@ -4,7 +4,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/eiamtriage/eiamtriage/ingest/notice"
+	"github.com/eiamtriage/eiamtriage/internal/event"
 )
 
 // NameVerdict says how the entered and the signed-in names relate.
@@ -31,7 +31,7 @@ const (
 // A name that holds no letters on either side (empty, or separators only)
 // cannot be judged and gives NamesPartial; Classify never gets that far, as
 // rule 1 catches such a notice first.
-func CompareNames(expected, actual notice.Person) (NameVerdict, string) {
+func CompareNames(expected, actual event.Person) (NameVerdict, string) {
 	var tb tokenBuf
 	p := tb.pair(expected, actual)
 	return p.compare()
@@ -66,7 +66,7 @@ type tokenBuf struct {
 }
 
 // pair folds both names into tokens.
-func (tb *tokenBuf) pair(expected, actual notice.Person) namePair {
+func (tb *tokenBuf) pair(expected, actual event.Person) namePair {
 	return namePair{
 		e: makeSide(expected, tb.eg[:0], tb.ef[:0]),
 		a: makeSide(actual, tb.ag[:0], tb.af[:0]),
@@ -74,7 +74,7 @@ func (tb *tokenBuf) pair(expected, actual notice.Person) namePair {
 }
 
 // makeSide folds one person's name, appending the tokens to gb and fb.
-func makeSide(p notice.Person, gb, fb []string) side {
+func makeSide(p event.Person, gb, fb []string) side {
 	s := side{given: strings.TrimSpace(p.GivenName), family: strings.TrimSpace(p.FamilyName)}
 	s.g = appendTokens(gb, fold(s.given))
 	s.f = appendTokens(fb, fold(s.family))

@@ -15,31 +15,28 @@ import (
 	"github.com/eiamtriage/eiamtriage/classify"
 	"github.com/eiamtriage/eiamtriage/ingest/notice"
 	"github.com/eiamtriage/eiamtriage/internal/config"
+	"github.com/eiamtriage/eiamtriage/internal/event"
 )
-
-func init() {
-	register("classify", "triage saved notices offline: classify [--json] [--config FILE] PATH...", runClassify)
-}
 
 // maxMessageBytes bounds one message read by the offline commands.
 const maxMessageBytes = 32 << 20
 
 // result is one line of `classify --json`.
 type result struct {
-	Source    string         `json:"source"`
-	MessageID string         `json:"message_id,omitempty"`
-	Class     string         `json:"class"`
-	Language  string         `json:"language,omitempty"`
-	ProfileID string         `json:"profile_id,omitempty"`
-	Delivery  string         `json:"delivery,omitempty"`
-	Names     string         `json:"names,omitempty"`
-	Rule      int            `json:"rule,omitempty"`
-	Expected  *notice.Person `json:"expected,omitempty"`
-	Actual    *notice.Person `json:"actual,omitempty"`
-	Reasons   []string       `json:"reasons"`
-	Kind      string         `json:"not_a_notice,omitempty"`
-	Problems  []string       `json:"problems,omitempty"`
-	Extra     []notice.Row   `json:"extra_rows,omitempty"`
+	Source    string        `json:"source"`
+	MessageID string        `json:"message_id,omitempty"`
+	Class     string        `json:"class"`
+	Language  string        `json:"language,omitempty"`
+	ProfileID string        `json:"profile_id,omitempty"`
+	Delivery  string        `json:"delivery,omitempty"`
+	Names     string        `json:"names,omitempty"`
+	Rule      int           `json:"rule,omitempty"`
+	Expected  *event.Person `json:"expected,omitempty"`
+	Actual    *event.Person `json:"actual,omitempty"`
+	Reasons   []string      `json:"reasons"`
+	Kind      string        `json:"not_a_notice,omitempty"`
+	Problems  []string      `json:"problems,omitempty"`
+	Extra     []event.Row   `json:"extra_rows,omitempty"`
 	verdict   *classify.Verdict
 }
 
@@ -61,7 +58,7 @@ func runClassify(ctx context.Context, args []string, stdin io.Reader, stdout, st
 		fs.Usage()
 		return 2
 	}
-	wording := notice.DefaultWording()
+	wording := config.DefaultWording()
 	var opts *classify.Options
 	if *cfgPath != "" {
 		cfg, err := config.LoadFile(*cfgPath)
@@ -70,7 +67,7 @@ func runClassify(ctx context.Context, args []string, stdin io.Reader, stdout, st
 			return 2
 		}
 		wording = cfg.Wording
-		opts = cfg.ClassifyOptions()
+		opts = classifyOptions(cfg)
 	}
 	parser, err := notice.NewParser(wording, nil)
 	if err != nil {
@@ -110,6 +107,11 @@ func runClassify(ctx context.Context, args []string, stdin io.Reader, stdout, st
 		return 1
 	}
 	return 0
+}
+
+// classifyOptions takes the classifier's options from the configuration.
+func classifyOptions(cfg *config.Config) *classify.Options {
+	return &classify.Options{AddFreeMail: cfg.Classify.AddFreeMail, RemoveFreeMail: cfg.Classify.RemoveFreeMail}
 }
 
 // triage runs the parser and the classifier over one message.

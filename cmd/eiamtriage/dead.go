@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -12,13 +11,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/eiamtriage/eiamtriage/internal/event"
 	"github.com/eiamtriage/eiamtriage/internal/pipeline"
 )
-
-func init() {
-	register("dead list", "print dead letters and quarantined mail: dead list --config FILE [--json]", runDeadList)
-}
 
 // deadEntry is one line of `dead list`: a dead letter or a quarantined mail.
 type deadEntry struct {
@@ -30,6 +24,7 @@ type deadEntry struct {
 	// quarantined mail's.
 	Stage      string `json:"stage,omitempty"`
 	Deliveries uint64 `json:"deliveries,omitempty"`
+	Mailbox    string `json:"mailbox,omitempty"`
 	Kind       string `json:"kind,omitempty"`
 	MailID     string `json:"mail_id,omitempty"`
 	Source     string `json:"source,omitempty"`
@@ -64,7 +59,7 @@ func runDeadList(ctx context.Context, args []string, _ io.Reader, stdout, stderr
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SEQ\tWHEN\tWHAT\tREASON")
 	for _, e := range entries {
-		what := "quarantined (" + e.Kind + ")"
+		what := "quarantined from mailbox " + e.Mailbox + " (" + e.Kind + ")"
 		if e.Stage != "" {
 			what = fmt.Sprintf("dead letter of %s after %d deliveries", e.Stage, e.Deliveries)
 		}
@@ -74,67 +69,22 @@ func runDeadList(ctx context.Context, args []string, _ io.Reader, stdout, stderr
 	return 0
 }
 
-// readDead reads the whole dead-letter stream with an ordered consumer.
+// readDead reads the whole dead-letter stream as entries.
 func readDead(ctx context.Context, js jetstream.JetStream) ([]deadEntry, error) {
-	st, err := js.Stream(ctx, pipeline.StreamDead)
-	if err != nil {
-		return nil, fmt.Errorf("open stream %s: %w (has `eiamtriage serve` run with this configuration?)", pipeline.StreamDead, err)
-	}
-	last := st.CachedInfo().State.LastSeq
-	if st.CachedInfo().State.Msgs == 0 {
-		return nil, nil
-	}
-	cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
-	if err != nil {
-		return nil, fmt.Errorf("read stream %s: %w", pipeline.StreamDead, err)
-	}
-	var out []deadEntry
-	for {
-		msg, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second))
-		if err != nil {
-			if errors.Is(err, jetstream.ErrNoMessages) || errors.Is(err, context.DeadlineExceeded) {
-				return out, fmt.Errorf("read stream %s: stopped before its last message %d: %w", pipeline.StreamDead, last, err)
-			}
-			return out, fmt.Errorf("read stream %s: %w", pipeline.StreamDead, err)
+	recs, err := pipeline.ReadDead(ctx, js, 0)
+	out := make([]deadEntry, len(recs))
+	for i, r := range recs {
+		e := deadEntry{Seq: r.Seq, Subject: r.Subject, At: r.Event.Time, Type: r.Event.Type}
+		switch {
+		case r.Letter != nil:
+			e.Stage, e.Deliveries, e.Reason = r.Letter.Stage, r.Letter.Deliveries, r.Letter.Reason
+		case r.Quarantined != nil:
+			q := r.Quarantined
+			e.Mailbox, e.Kind, e.MailID, e.Source, e.Reason = q.Mailbox, q.Kind, q.MailID, q.Source, q.Reason
+		default:
+			e.Reason = r.Err.Error()
 		}
-		meta, err := msg.Metadata()
-		if err != nil {
-			return out, fmt.Errorf("read stream %s: %w", pipeline.StreamDead, err)
-		}
-		out = append(out, deadEntryOf(meta.Sequence.Stream, msg.Subject(), msg.Data()))
-		if meta.Sequence.Stream >= last {
-			return out, nil
-		}
+		out[i] = e
 	}
-}
-
-// deadEntryOf reads one message of the dead-letter stream; a message that is
-// not an event of a known type is listed with what can be said of it.
-func deadEntryOf(seq uint64, subject string, data []byte) deadEntry {
-	e := deadEntry{Seq: seq, Subject: subject}
-	ev, err := event.Parse(data)
-	if err != nil {
-		e.Reason = "not an event: " + err.Error()
-		return e
-	}
-	e.At, e.Type = ev.Time, ev.Type
-	switch ev.Type {
-	case event.TypeDead:
-		var dl event.DeadLetter
-		if err := ev.Decode(&dl); err != nil {
-			e.Reason = err.Error()
-			return e
-		}
-		e.Stage, e.Deliveries, e.Reason = dl.Stage, dl.Deliveries, dl.Reason
-	case event.TypeMailQuarantined:
-		var ig event.MailIgnored
-		if err := ev.Decode(&ig); err != nil {
-			e.Reason = err.Error()
-			return e
-		}
-		e.Kind, e.MailID, e.Source, e.Reason = ig.Kind, ig.MailID, ig.Source, ig.Reason
-	default:
-		e.Reason = "an event of type " + ev.Type
-	}
-	return e
+	return out, err
 }

@@ -26,7 +26,6 @@ import (
 
 	"github.com/eiamtriage/eiamtriage/internal/broker"
 	"github.com/eiamtriage/eiamtriage/internal/config"
-	"github.com/eiamtriage/eiamtriage/internal/daemon"
 )
 
 // Bounds of the waits of the end-to-end tests. They are generous: they
@@ -381,7 +380,7 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool
 }
 
 // connectNATS connects to the NATS of the serve running with cfg, the way
-// the CLI commands do (daemon.ClientOptions). The connection is closed at
+// the CLI commands do (broker.ClientFromConfig). The connection is closed at
 // cleanup; closing it earlier is allowed.
 func connectNATS(t *testing.T, cfg testConfig) *broker.Broker {
 	t.Helper()
@@ -391,7 +390,7 @@ func connectNATS(t *testing.T, cfg testConfig) *broker.Broker {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	b, err := broker.Open(ctx, daemon.ClientOptions(c, "eiamtriage-e2e-test"), nil)
+	b, err := broker.Open(ctx, broker.ClientFromConfig(c, "eiamtriage-e2e-test"), nil)
 	if err != nil {
 		t.Fatalf("connect to the NATS of serve at %s: %v", cfg.NATSListen, err)
 	}

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -77,10 +78,10 @@ type expectedCase struct {
 // id (or per mail, for a notice without one) over every fixture that is a
 // notice, with the most severe class of its fixtures. It also returns how
 // many fixtures are not a notice (ignored), how many come from an untrusted
-// look-alike sender or are forwards, which the example configuration (no
-// superusers) does not trust (quarantined instead), and how many .eml
-// files the directory holds (every one of them must be in golden.json).
-func expectedNoticeCases(t *testing.T, dir string) (want map[string]*expectedCase, ignored, quarantined, files int) {
+// look-alike sender or are forwards by someone who is not one of the
+// superusers (quarantined instead), and how many .eml files the directory
+// holds (every one of them must be in golden.json).
+func expectedNoticeCases(t *testing.T, dir string, superusers []string) (want map[string]*expectedCase, ignored, quarantined, files int) {
 	t.Helper()
 	golden := readGolden(t, dir)
 	emls, err := filepath.Glob(filepath.Join(dir, "*.eml"))
@@ -102,9 +103,8 @@ func expectedNoticeCases(t *testing.T, dir string) (want map[string]*expectedCas
 		case g.Class == "not-a-notice" && g.NotANotice == "untrusted-sender":
 			quarantined++
 			continue
-		case g.Delivery != "" && g.Delivery != "direct":
-			// The example configuration names no superuser: nobody's
-			// forward is trusted, each is quarantined.
+		case g.Delivery != "" && g.Delivery != "direct" && !slices.Contains(superusers, outerFrom(t, name, raw)):
+			// Only a superuser's forward is trusted.
 			quarantined++
 			continue
 		case g.Class == "not-a-notice":
@@ -127,6 +127,16 @@ func expectedNoticeCases(t *testing.T, dir string) (want map[string]*expectedCas
 		c.mailIDs[mailID(raw)] = true
 	}
 	return want, ignored, quarantined, len(emls)
+}
+
+// outerFrom returns the address of a fixture's From header, in lower case.
+func outerFrom(t *testing.T, name string, raw []byte) string {
+	t.Helper()
+	m := regexp.MustCompile(`(?mi)^From:.*?<?([^<>\s]+@[^<>\s]+?)>?\r?$`).FindSubmatch(raw)
+	if m == nil {
+		t.Fatalf("%s has no From address", name)
+	}
+	return strings.ToLower(string(m[1]))
 }
 
 // checkCases compares the listed cases with the expected ones: every
@@ -201,7 +211,11 @@ func TestCommandsAsAPersonUsesThem(t *testing.T) {
 	startServe(t, cfg, "serve")
 	nc := connectNATS(t, cfg) // to see when the classify stage is idle
 	noticesDir := filepath.Join(repoRoot(t), "testdata", "notices")
-	want, ignored, quarantined, files := expectedNoticeCases(t, noticesDir)
+	loaded, err := config.LoadFile(cfg.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, ignored, quarantined, files := expectedNoticeCases(t, noticesDir, loaded.Mailboxes[0].Superusers)
 	if len(want) == 0 || files == 0 {
 		t.Fatalf("no fixtures in %s", noticesDir)
 	}
@@ -276,13 +290,13 @@ func TestCommandsAsAPersonUsesThem(t *testing.T) {
 
 	// The operations listener: alive, and the metrics count what happened.
 	metrics := checkMetrics(t, cfg.HTTPListen, map[string]float64{
-		`eiamtriage_mails_total{outcome="notice"}`:                   float64(files - ignored - quarantined),
+		`eiamtriage_mails_total{mailbox="be",outcome="notice"}`:      float64(files - ignored - quarantined),
 		`eiamtriage_messages_total{outcome="ack",stage="classify"}`:  float64(files),
 		`eiamtriage_messages_total{outcome="dead",stage="classify"}`: 0,
 		`eiamtriage_consumer_running{stage="classify"}`:              1,
 	})
-	if q := metrics[`eiamtriage_mails_total{outcome="ignored-untrusted-sender"}`] +
-		metrics[`eiamtriage_mails_total{outcome="ignored-untrusted-forwarder"}`]; q != float64(quarantined) {
+	if q := metrics[`eiamtriage_mails_total{mailbox="be",outcome="ignored-untrusted-sender"}`] +
+		metrics[`eiamtriage_mails_total{mailbox="be",outcome="ignored-untrusted-forwarder"}`]; q != float64(quarantined) {
 		t.Errorf("metrics count %v quarantined mails (untrusted senders and forwarders), want %d", q, quarantined)
 	}
 
@@ -305,7 +319,7 @@ func TestCommandsAsAPersonUsesThem(t *testing.T) {
 			}
 		}
 	}
-	if r := runCLI(t, "dead", "list", "--config", cfg.Path); r.code != 0 || !strings.Contains(r.stdout, "quarantined (untrusted-") {
+	if r := runCLI(t, "dead", "list", "--config", cfg.Path); r.code != 0 || !strings.Contains(r.stdout, "quarantined from mailbox be (untrusted-") {
 		t.Errorf("dead list (table):\n%s", r)
 	}
 
@@ -356,7 +370,7 @@ func TestCommandsAsAPersonUsesThem(t *testing.T) {
 			continue
 		}
 		for _, s := range []string{
-			fmt.Sprintf("case %s: %s ", w.key, strings.ToUpper(w.class)),
+			fmt.Sprintf("case %s (mailbox be): %s ", w.key, strings.ToUpper(w.class)),
 			"profile " + w.profileID + ",",
 			"1 notice(s):",
 		} {
@@ -592,7 +606,11 @@ func TestRestartAfterSIGKILL(t *testing.T) {
 	// Publish in-process, as `publish` does, many at once, so that the
 	// classify stage has a backlog when it is killed.
 	nc := connectNATS(t, cfg)
-	in, err := ingest.NewIntake(ctx, nc.JS, int64(loaded.Pipeline.MaxMailSize), nil)
+	reader, err := ingest.ReaderFor(loaded)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := ingest.NewIntake(ctx, nc.JS, reader, int64(loaded.Pipeline.MaxMailSize), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -602,7 +620,7 @@ func TestRestartAfterSIGKILL(t *testing.T) {
 	for w := range publishers {
 		wg.Go(func() {
 			for i := w; i < total; i += publishers {
-				if _, err := in.Submit(ctx, mails[i].raw, fmt.Sprintf("e2e:%d", i)); err != nil {
+				if _, err := in.Submit(ctx, mails[i].raw, loaded.Mailboxes[0].Name, fmt.Sprintf("e2e:%d", i)); err != nil {
 					errs <- err
 				}
 			}

@@ -11,7 +11,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -20,17 +20,33 @@ import (
 	_ "time/tzdata"
 )
 
-// command is one subcommand: its name, a one-line summary and its entry
-// point, which gets the arguments after the name.
+// command is one subcommand: its name (one or two words), a one-line
+// summary and its entry point, which gets the arguments after the name.
 type command struct {
-	summary string
-	run     func(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int
+	name, summary string
+	run           func(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int
 }
 
-var commands = map[string]command{}
+// commands is the table of every subcommand, in the order usage lists
+// them.
+var commands = []command{
+	{"serve", "run the daemon: serve --config FILE", runServe},
+	{"publish", "put saved mails in as if they came from a mailbox: publish --config FILE [--mailbox NAME] PATH...", runPublish},
+	{"classify", "triage saved notices offline: classify [--json] [--config FILE] PATH...", runClassify},
+	{"cases list", "print the cases: cases list --config FILE [--json] [--class C] [--mailbox NAME]", runCasesList},
+	{"cases show", "print one case: cases show --config FILE [--json] ID", runCasesShow},
+	{"dead list", "print dead letters and quarantined mail: dead list --config FILE [--json]", runDeadList},
+	{"config check", "validate a configuration without starting anything: config check [--print] FILE", runConfigCheck},
+}
 
-func register(name, summary string, run func(context.Context, []string, io.Reader, io.Writer, io.Writer) int) {
-	commands[name] = command{summary: summary, run: run}
+// lookup returns the command named name, or nil.
+func lookup(name string) *command {
+	for i := range commands {
+		if commands[i].name == name {
+			return &commands[i]
+		}
+	}
+	return nil
 }
 
 func main() {
@@ -54,30 +70,51 @@ func runMain(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	rest := args[1:]
 	// Two-word commands: "config check", "cases list".
 	if len(rest) > 0 {
-		if c, ok := commands[name+" "+rest[0]]; ok {
+		if c := lookup(name + " " + rest[0]); c != nil {
 			return c.run(ctx, rest[1:], stdin, stdout, stderr)
 		}
 	}
-	c, ok := commands[name]
-	if !ok {
-		fmt.Fprintf(stderr, "eiamtriage: unknown command %q\n\n", strings.Join(args[:min(2, len(args))], " "))
-		usage(stderr)
+	if c := lookup(name); c != nil {
+		return c.run(ctx, rest, stdin, stdout, stderr)
+	}
+	if sub := subcommands(name); len(sub) > 0 {
+		// "eiamtriage cases" alone, or with an unknown second word.
+		if len(rest) > 0 {
+			fmt.Fprintf(stderr, "eiamtriage: unknown command %s\n\n", quoteArg(name+" "+rest[0]))
+		} else {
+			fmt.Fprintf(stderr, "eiamtriage %s: say which:\n\n", name)
+		}
+		for _, c := range sub {
+			fmt.Fprintf(stderr, "  %-16s %s\n", c.name, c.summary)
+		}
 		return 2
 	}
-	return c.run(ctx, rest, stdin, stdout, stderr)
+	fmt.Fprintf(stderr, "eiamtriage: unknown command %s\n\n", quoteArg(name))
+	usage(stderr)
+	return 2
 }
+
+// subcommands returns the two-word commands whose first word is name.
+func subcommands(name string) []command {
+	var out []command
+	for _, c := range commands {
+		if first, _, ok := strings.Cut(c.name, " "); ok && first == name {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// quoteArg quotes a command-line word for a message, escaping what is not
+// printable.
+func quoteArg(s string) string { return strconv.QuoteToGraphic(s) }
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: eiamtriage COMMAND [flags] [args]")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "commands:")
-	names := make([]string, 0, len(commands))
-	for n := range commands {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(w, "  %-16s %s\n", n, commands[n].summary)
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-16s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Run 'eiamtriage COMMAND -h' for a command's flags.")

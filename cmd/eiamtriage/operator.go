@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -17,15 +18,9 @@ import (
 	"github.com/eiamtriage/eiamtriage/internal/broker"
 	"github.com/eiamtriage/eiamtriage/internal/cases"
 	"github.com/eiamtriage/eiamtriage/internal/config"
-	"github.com/eiamtriage/eiamtriage/internal/daemon"
+	"github.com/eiamtriage/eiamtriage/internal/event"
 	"github.com/eiamtriage/eiamtriage/internal/pipeline"
 )
-
-func init() {
-	register("publish", "put saved mails into the pipeline: publish --config FILE PATH...", runPublish)
-	register("cases list", "print the cases: cases list --config FILE [--json]", runCasesList)
-	register("cases show", "print one case: cases show --config FILE [--json] ID", runCasesShow)
-}
 
 // openClient loads the configuration named by --config and connects to
 // the NATS of the daemon it describes (never starting a server of its own),
@@ -36,17 +31,24 @@ func openClient(ctx context.Context, cfgPath, cmd string, stderr io.Writer) (cfg
 	if !ok {
 		return nil, nil, 2
 	}
+	b, code = dial(ctx, cfg, cmd, stderr)
+	return cfg, b, code
+}
+
+// dial connects to the NATS of the daemon cfg describes, reporting a
+// failure on stderr: code 0, or 1 when NATS cannot be reached.
+func dial(ctx context.Context, cfg *config.Config, cmd string, stderr io.Writer) (*broker.Broker, int) {
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	b, err := broker.Open(cctx, daemon.ClientOptions(cfg, "eiamtriage-"+strings.ReplaceAll(cmd, " ", "-")), zap.NewNop())
+	b, err := broker.Open(cctx, broker.ClientFromConfig(cfg, "eiamtriage-"+strings.ReplaceAll(cmd, " ", "-")), zap.NewNop())
 	if err != nil {
 		if cfg.NATS.URL == "" {
 			err = fmt.Errorf("%w\nis `eiamtriage serve` running with this configuration? It runs the embedded NATS on %s", err, cfg.NATS.Listen)
 		}
 		fmt.Fprintf(stderr, "eiamtriage %s: %v\n", cmd, err)
-		return nil, nil, 1
+		return nil, 1
 	}
-	return cfg, b, 0
+	return b, 0
 }
 
 // jsonLines returns an encoder writing one JSON value a line, with <, >
@@ -61,20 +63,35 @@ func runPublish(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	fs := flag.NewFlagSet("publish", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", "", "the daemon's configuration `file`")
+	mailbox := fs.String("mailbox", "", "the `name` of the mailbox the mails are taken in as if they came from (may be left out when one is configured)")
 	paths, err := parseFlags(fs, args)
 	if err != nil {
 		return flagError(err)
 	}
 	if len(paths) == 0 {
-		fmt.Fprintln(stderr, "usage: eiamtriage publish --config FILE PATH...  (PATH: .eml file, directory, or - for standard input)")
+		fmt.Fprintln(stderr, "usage: eiamtriage publish --config FILE [--mailbox NAME] PATH...  (PATH: .eml file, directory, or - for standard input)")
 		return 2
 	}
-	cfg, b, code := openClient(ctx, *cfgPath, "publish", stderr)
+	cfg, ok := loadConfig(*cfgPath, "publish", stderr)
+	if !ok {
+		return 2
+	}
+	mb, err := cfg.Mailbox(*mailbox)
+	if err != nil {
+		fmt.Fprintf(stderr, "eiamtriage publish: %v\n", err)
+		return 2
+	}
+	reader, err := ingest.ReaderFor(cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "eiamtriage publish: %v\n", err)
+		return 2
+	}
+	b, code := dial(ctx, cfg, "publish", stderr)
 	if code != 0 {
 		return code
 	}
 	defer b.Close()
-	in, err := ingest.NewIntake(ctx, b.JS, int64(cfg.Pipeline.MaxMailSize), nil)
+	in, err := ingest.NewIntake(ctx, b.JS, reader, int64(cfg.Pipeline.MaxMailSize), nil)
 	if err != nil {
 		fmt.Fprintf(stderr, "eiamtriage publish: %v\n", err)
 		return 1
@@ -89,7 +106,7 @@ func runPublish(ctx context.Context, args []string, stdin io.Reader, stdout, std
 			fmt.Fprintf(stderr, "eiamtriage publish: %s: %v\n", source, rerr)
 			return
 		}
-		mr, err := in.Submit(ctx, raw, "publish:"+source)
+		mr, err := in.Submit(ctx, raw, mb.Name, "publish:"+source)
 		if err != nil {
 			failed++
 			fmt.Fprintf(stderr, "eiamtriage publish: %v\n", err)
@@ -129,9 +146,16 @@ func runCasesList(ctx context.Context, args []string, _ io.Reader, stdout, stder
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", "", "the daemon's configuration `file`")
 	asJSON := fs.Bool("json", false, "one JSON object per case, one a line")
-	class := fs.String("class", "", "only cases of this `class`")
+	class := fs.String("class", "", "only cases of this `class` (negligible, review, private-email, wrong-person)")
+	mailbox := fs.String("mailbox", "", "only cases of this mailbox (`name`)")
 	if _, err := parseFlags(fs, args); err != nil {
 		return flagError(err)
+	}
+	if *class != "" {
+		if _, err := event.ParseClass(*class); err != nil {
+			fmt.Fprintf(stderr, "eiamtriage cases list: --class: %v\n", strings.TrimPrefix(err.Error(), "event: "))
+			return 2
+		}
 	}
 	store, closeFn, ok := openCases(ctx, *cfgPath, "cases list", stderr)
 	if !ok {
@@ -143,22 +167,20 @@ func runCasesList(ctx context.Context, args []string, _ io.Reader, stdout, stder
 		fmt.Fprintf(stderr, "eiamtriage cases list: %v\n", err)
 		return 1
 	}
+	list = slices.DeleteFunc(list, func(c *event.Case) bool {
+		return (*class != "" && string(c.Class) != *class) || (*mailbox != "" && c.Mailbox != *mailbox)
+	})
 	if *asJSON {
 		enc := jsonLines(stdout)
 		for _, c := range list {
-			if *class == "" || string(c.Class) == *class {
-				_ = enc.Encode(c)
-			}
+			_ = enc.Encode(c)
 		}
 		return 0
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "CASE\tCLASS\tLANG\tENTERED\tSIGNED IN\tNOTICES\tUPDATED")
+	fmt.Fprintln(tw, "CASE\tMAILBOX\tCLASS\tLANG\tENTERED\tSIGNED IN\tNOTICES\tUPDATED")
 	for _, c := range list {
-		if *class != "" && string(c.Class) != *class {
-			continue
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", c.ID, c.Class, c.Language,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", c.ID, c.Mailbox, c.Class, c.Language,
 			personLine(c.Expected.GivenName, c.Expected.FamilyName, c.Expected.Email),
 			personLine(c.Actual.GivenName, c.Actual.FamilyName, c.Actual.Email),
 			len(c.Notices), c.Updated.Local().Format("2006-01-02 15:04"))
@@ -198,8 +220,12 @@ func runCasesShow(ctx context.Context, args []string, _ io.Reader, stdout, stder
 	defer closeFn()
 	id := pos[0]
 	c, _, err := store.Get(ctx, id)
-	if errors.Is(err, cases.ErrNotFound) && !strings.HasPrefix(id, "p.") && !strings.HasPrefix(id, "m.") {
-		c, _, err = store.Get(ctx, "p."+strings.ToLower(id))
+	if errors.Is(err, cases.ErrNotFound) {
+		// An eIAM profile id: its case key (hashed when it holds
+		// characters a key cannot, such as CH.12345).
+		if key := cases.KeyForProfile(id); key != "" && key != id {
+			c, _, err = store.Get(ctx, key)
+		}
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "eiamtriage cases show: %v\n", err)
@@ -211,7 +237,7 @@ func runCasesShow(ctx context.Context, args []string, _ io.Reader, stdout, stder
 		_ = enc.Encode(c)
 		return 0
 	}
-	fmt.Fprintf(stdout, "case %s: %s (rule %d, names %s)\n", c.ID, strings.ToUpper(string(c.Class)), c.Rule, orDash(string(c.Names)))
+	fmt.Fprintf(stdout, "case %s (mailbox %s): %s (rule %d, names %s)\n", c.ID, c.Mailbox, strings.ToUpper(string(c.Class)), c.Rule, orDash(c.Names))
 	fmt.Fprintf(stdout, "  profile %s, %s, %s, signed in %s, language %s\n", orDash(c.ProfileID), orDash(c.Application), orDash(c.Organisation), orDash(formatTime(c.SignedInAt)), c.Language)
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "  \tentered in the portal\tsigned-in user")
@@ -227,9 +253,12 @@ func runCasesShow(ctx context.Context, args []string, _ io.Reader, stdout, stder
 	}
 	fmt.Fprintf(stdout, "  %d notice(s):\n", len(c.Notices))
 	for _, n := range c.Notices {
-		via := string(n.Delivery)
-		if n.Forwarder != "" {
-			via += " by " + n.Forwarder
+		via := "mailbox " + n.Mailbox + ", " + string(n.Delivery)
+		if len(n.Forwarders) > 0 {
+			via += " by " + strings.Join(n.Forwarders, " via ")
+		}
+		if n.AddressedTo != "" {
+			via += ", to " + n.AddressedTo
 		}
 		dup := ""
 		if n.Duplicates > 0 {

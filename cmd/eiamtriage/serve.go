@@ -11,13 +11,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/eiamtriage/eiamtriage/internal/config"
-	"github.com/eiamtriage/eiamtriage/internal/daemon"
 )
-
-func init() {
-	register("serve", "run the daemon: serve --config FILE", runServe)
-	register("config check", "validate a configuration without starting anything: config check FILE", runConfigCheck)
-}
 
 func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
@@ -39,12 +33,13 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	for _, w := range cfg.Warnings {
 		log.Warn("configuration", zap.String("warning", w))
 	}
-	d, err := daemon.New(ctx, cfg, log)
+	d, err := newDaemon(ctx, cfg, log)
 	if err != nil {
 		log.Error("cannot start", zap.Error(err))
 		return 1
 	}
-	if err := d.Run(ctx); err != nil {
+	log.Info("serving", zap.String("nats", d.broker.Conn.ConnectedUrlRedacted()), zap.String("http", d.httpAddr()), zap.Bool("embedded", cfg.NATS.Embedded()))
+	if err := d.run(ctx); err != nil {
 		log.Error("stopped", zap.Error(err))
 		return 1
 	}

@@ -5,6 +5,10 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/eiamtriage/eiamtriage/internal/config"
+
+	"github.com/eiamtriage/eiamtriage/internal/event"
 )
 
 // FuzzParse feeds the parser arbitrary bytes, seeded with every fixture and
@@ -23,9 +27,9 @@ func FuzzParse(f *testing.F) {
 			f.Add(raw)
 		}
 	}
-	p := MustParser(DefaultWording(), nil)
+	p := MustParser(config.DefaultWording(), nil)
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		var n *Notice
+		var n *event.Notice
 		var err error
 		done := make(chan struct{})
 		go func() {
@@ -47,7 +51,7 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("a readable notice without a language: %+v", n)
 		}
 		switch n.Delivery {
-		case DeliveryDirect, DeliveryInlineForward, DeliveryAttachedForward:
+		case event.DeliveryDirect, event.DeliveryInlineForward, event.DeliveryAttachedForward:
 		default:
 			t.Fatalf("unknown delivery %q", n.Delivery)
 		}

@@ -5,6 +5,10 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/eiamtriage/eiamtriage/internal/config"
+
+	"github.com/eiamtriage/eiamtriage/internal/event"
 )
 
 type field uint8
@@ -32,7 +36,7 @@ type lang struct {
 	headWords []string
 }
 
-func compileLang(l Language) *lang {
+func compileLang(l config.Language) *lang {
 	c := &lang{
 		code:     l.Code,
 		meta:     map[string]field{},
@@ -316,10 +320,10 @@ func candidates(b *bodies) []*candidate {
 
 // comparison is what findComparison read of the entered and signed-in data.
 type comparison struct {
-	layout   Layout
+	layout   event.Layout
 	start    int // index of the item where the comparison starts
-	exp, act Person
-	extras   []Row
+	exp, act event.Person
+	extras   []event.Row
 	cells    int // compared values present, 0..6
 	rows     int // attribute rows found, 0..3
 }
@@ -327,7 +331,7 @@ type comparison struct {
 func (c *comparison) complete() bool { return c.rows == 3 }
 
 // set stores v into the field f of the person unless it was set already.
-func set(p *Person, f field, v string, seen *[8]bool, side int) {
+func set(p *event.Person, f field, v string, seen *[8]bool, side int) {
 	idx := int(f-fieldGivenName)*2 + side
 	if seen[idx] {
 		return
@@ -367,9 +371,9 @@ func findComparison(c *candidate, l *lang) (comparison, bool) {
 		}
 		if cmp, ok := readTable(it.table, l); ok {
 			cmp.start = i
-			cmp.layout = LayoutTextTable
+			cmp.layout = event.LayoutTextTable
 			if c.html {
-				cmp.layout = LayoutHTMLTable
+				cmp.layout = event.LayoutHTMLTable
 			}
 			return cmp, true
 		}
@@ -406,7 +410,7 @@ func readTable(rows [][]string, l *lang) (comparison, bool) {
 			}
 			f, known := l.attr[string(keyOf(&kb, label))]
 			if !known {
-				cmp.extras = append(cmp.extras, Row{Label: label, Expected: ev, Actual: av})
+				cmp.extras = append(cmp.extras, event.Row{Label: label, Expected: ev, Actual: av})
 				continue
 			}
 			if !seen[int(f-fieldGivenName)*2] {
@@ -428,7 +432,7 @@ func cell(row []string, i int) string {
 	return ""
 }
 
-func countCells(p Person) int {
+func countCells(p event.Person) int {
 	n := 0
 	for _, v := range []string{p.GivenName, p.FamilyName, p.Email} {
 		if v != "" {
@@ -499,7 +503,7 @@ func readBlocks(items []item, l *lang) (comparison, bool) {
 			if !ok {
 				j = len(cmp.extras)
 				extraIdx[lk] = j
-				cmp.extras = append(cmp.extras, Row{Label: label})
+				cmp.extras = append(cmp.extras, event.Row{Label: label})
 			}
 			if side == 0 {
 				cmp.extras[j].Expected = value
@@ -522,7 +526,7 @@ func readBlocks(items []item, l *lang) (comparison, bool) {
 			cmp.rows++
 		}
 	}
-	cmp.layout = LayoutBlocks
+	cmp.layout = event.LayoutBlocks
 	cmp.cells = countCells(cmp.exp) + countCells(cmp.act)
 	return cmp, true
 }
@@ -530,7 +534,7 @@ func readBlocks(items []item, l *lang) (comparison, bool) {
 // readNotice reads the notice out of the candidates, with the subject's
 // language tried first. It returns nil when there is neither a notice
 // subject nor a comparison: the mail is not a notice.
-func (p *Parser) readNotice(subject string, cands []*candidate, problems []string) *Notice {
+func (p *Parser) readNotice(subject string, cands []*candidate, problems []string) *event.Notice {
 	hint, name, subjOK := p.matchSubject(subject)
 	order := p.langs
 	if hint != nil && p.langs[0] != hint {
@@ -559,7 +563,7 @@ search:
 	if !found && !subjOK {
 		return nil
 	}
-	n := &Notice{Subject: subject, SubjectName: name, Problems: append([]string(nil), problems...)}
+	n := &event.Notice{Subject: subject, SubjectName: name, Problems: append([]string(nil), problems...)}
 	for _, c := range cands {
 		if c.problem != "" {
 			n.Problems = append(n.Problems, c.problem)
@@ -600,7 +604,7 @@ func without(ls []*lang, x *lang) []*lang {
 // readMeta reads the metadata rows: the run of consecutive "Label: value"
 // lines that holds a known metadata label. Unknown rows of that run are
 // kept as extra rows.
-func (p *Parser) readMeta(n *Notice, items []item, l *lang) {
+func (p *Parser) readMeta(n *event.Notice, items []item, l *lang) {
 	runStart := -1
 	var kb keyBuf
 	flush := func(end int) {
@@ -629,7 +633,7 @@ func (p *Parser) readMeta(n *Notice, items []item, l *lang) {
 					n.SignedInRaw = value
 					n.SignedInAt = p.parseTime(value)
 				default:
-					n.ExtraRows = append(n.ExtraRows, Row{Label: label, Value: value})
+					n.ExtraRows = append(n.ExtraRows, event.Row{Label: label, Value: value})
 				}
 			}
 		}

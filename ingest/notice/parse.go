@@ -9,6 +9,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/eiamtriage/eiamtriage/internal/config"
+
+	"github.com/eiamtriage/eiamtriage/internal/event"
+
 	"github.com/emersion/go-message"
 	"github.com/emersion/go-message/mail"
 	"github.com/emersion/go-message/textproto"
@@ -48,7 +52,7 @@ type Parser struct {
 
 // NewParser builds a parser for the wording w. It fails when w is not valid
 // (see Wording.Validate).
-func NewParser(w Wording, opts *Options) (*Parser, error) {
+func NewParser(w config.Wording, opts *Options) (*Parser, error) {
 	if err := w.Validate(); err != nil {
 		return nil, err
 	}
@@ -75,10 +79,10 @@ func NewParser(w Wording, opts *Options) (*Parser, error) {
 		p.loc = loc
 	}
 	for _, a := range w.TrustedSenders {
-		p.trusted[strings.ToLower(strings.TrimSpace(a))] = true
+		p.trusted[foldASCII(strings.TrimSpace(a))] = true
 	}
 	for _, a := range opts.OwnAddresses {
-		p.own[strings.ToLower(strings.TrimSpace(a))] = true
+		p.own[foldASCII(strings.TrimSpace(a))] = true
 	}
 	for _, pr := range w.ForwardPrefixes {
 		p.prefixes = append(p.prefixes, strings.ToLower(strings.TrimSpace(pr)))
@@ -94,7 +98,7 @@ func NewParser(w Wording, opts *Options) (*Parser, error) {
 
 // MustParser is NewParser for a wording known to be valid, such as
 // DefaultWording(); it panics otherwise.
-func MustParser(w Wording, opts *Options) *Parser {
+func MustParser(w config.Wording, opts *Options) *Parser {
 	p, err := NewParser(w, opts)
 	if err != nil {
 		panic(err)
@@ -112,12 +116,13 @@ func MustParser(w Wording, opts *Options) *Parser {
 // It returns an error matching ErrNotANotice (a *NotANoticeError with the
 // reason) for every other message, and another error only when the message
 // cannot be read as a message at all (no header).
-func (p *Parser) Parse(raw []byte) (*Notice, error) {
+func (p *Parser) Parse(raw []byte) (*event.Notice, error) {
 	return p.parse(raw, 0)
 }
 
 type header struct {
 	from      string
+	to        []string
 	subject   string
 	messageID string
 	h         mail.Header
@@ -140,7 +145,12 @@ func readHeader(h mail.Header) header {
 	// not parse, or names several addresses, is never a trusted sender
 	// (an address in a display name must not pass for the sender).
 	if addrs, err := h.AddressList("From"); err == nil && len(addrs) == 1 {
-		hd.from = strings.ToLower(addrs[0].Address)
+		hd.from = foldASCII(addrs[0].Address)
+	}
+	if addrs, err := h.AddressList("To"); err == nil {
+		for _, a := range addrs {
+			hd.to = append(hd.to, foldASCII(a.Address))
+		}
 	}
 	if s, err := h.Subject(); err == nil {
 		hd.subject = s
@@ -155,7 +165,7 @@ func readHeader(h mail.Header) header {
 	return hd
 }
 
-func (p *Parser) parse(raw []byte, depth int) (*Notice, error) {
+func (p *Parser) parse(raw []byte, depth int) (*event.Notice, error) {
 	br := readers.Get().(*bufio.Reader)
 	br.Reset(bytes.NewReader(raw))
 	defer func() {
@@ -199,9 +209,10 @@ func (p *Parser) parse(raw []byte, depth int) (*Notice, error) {
 			return nil, notNotice("no-notice-subject", "mail from the eIAM sender %s that is not a mismatch notice (subject %q)", hd.from, hd.subject)
 		}
 		n.From = hd.from
+		n.To = hd.to
 		n.MessageID = hd.messageID
 		n.Date = hd.date()
-		n.Delivery = DeliveryDirect
+		n.Delivery = event.DeliveryDirect
 		return n, nil
 	}
 
@@ -210,8 +221,8 @@ func (p *Parser) parse(raw []byte, depth int) (*Notice, error) {
 		for _, att := range b.attached {
 			n, err := p.parse(att, depth+1)
 			if err == nil {
-				n.Delivery = DeliveryAttachedForward
-				n.Forwarder = hd.from
+				n.Delivery = event.DeliveryAttachedForward
+				n.Forwarders = []string{hd.from}
 				n.OuterMessageID = hd.messageID
 				return n, nil
 			}
@@ -239,7 +250,7 @@ func (p *Parser) parse(raw []byte, depth int) (*Notice, error) {
 
 // inlineForward looks for a forwarded notice quoted in the body. ok is
 // false when the body holds no forward header block.
-func (p *Parser) inlineForward(hd header, cands []*candidate, problems []string) (*Notice, bool, error) {
+func (p *Parser) inlineForward(hd header, cands []*candidate, problems []string) (*event.Notice, bool, error) {
 	for _, c := range cands {
 		fw, found := p.findForward(c.get())
 		if !found {
@@ -260,8 +271,8 @@ func (p *Parser) inlineForward(hd header, cands []*candidate, problems []string)
 		// is the forward's.
 		n.OuterMessageID = hd.messageID
 		n.Date = hd.date()
-		n.Delivery = DeliveryInlineForward
-		n.Forwarder = hd.from
+		n.Delivery = event.DeliveryInlineForward
+		n.Forwarders = []string{hd.from}
 		return n, true, nil
 	}
 	return nil, false, nil
@@ -320,7 +331,7 @@ func isMailerDaemon(addr string) bool {
 // trusted.
 func extractAddress(s string) string {
 	if a, err := mail.ParseAddress(s); err == nil {
-		return strings.ToLower(a.Address)
+		return foldASCII(a.Address)
 	}
 	found := ""
 	for _, f := range strings.FieldsFunc(s, func(r rune) bool {
@@ -330,11 +341,30 @@ func extractAddress(s string) string {
 		if strings.Count(f, "@") != 1 || strings.HasPrefix(f, "@") || strings.HasSuffix(f, "@") {
 			continue
 		}
-		f = strings.ToLower(strings.Trim(f, "."))
+		f = foldASCII(strings.Trim(f, "."))
 		if found != "" && found != f {
 			return ""
 		}
 		found = f
 	}
 	return found
+}
+
+// foldASCII maps the ASCII capitals of an address to lower case and leaves
+// every other byte as it is: addresses compare with ASCII case folding
+// only, so that a look-alike such as noreply@eİam.admİn.ch (a capital
+// dotted İ, which strings.ToLower maps to i) stays what it is.
+func foldASCII(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; 'A' <= c && c <= 'Z' {
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				if 'A' <= b[j] && b[j] <= 'Z' {
+					b[j] += 'a' - 'A'
+				}
+			}
+			return string(b)
+		}
+	}
+	return s
 }

@@ -5,18 +5,22 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/eiamtriage/eiamtriage/internal/config"
+
+	"github.com/eiamtriage/eiamtriage/internal/event"
 )
 
-func mustParse(t *testing.T, raw string) (*Notice, error) {
+func mustParse(t *testing.T, raw string) (*event.Notice, error) {
 	t.Helper()
-	p := MustParser(DefaultWording(), nil)
+	p := MustParser(config.DefaultWording(), nil)
 	return p.Parse([]byte(strings.ReplaceAll(raw, "\n", "\r\n")))
 }
 
 const directHead = "From: eIAM <noreply@eiam.admin.ch>\nTo: su@be.ch\nMessage-ID: <a@eiam.admin.ch>\nDate: Mon, 20 Jul 2026 19:49:00 +0100\nMIME-Version: 1.0\n"
 
 func TestSubjects(t *testing.T) {
-	p := MustParser(DefaultWording(), nil)
+	p := MustParser(config.DefaultWording(), nil)
 	tests := []struct {
 		subject, lang, name string
 		ok                  bool
@@ -78,17 +82,17 @@ func TestLabelTraps(t *testing.T) {
 	// family name in German.
 	tests := []struct {
 		name, subject, body string
-		want                Person
+		want                event.Person
 	}{
 		{"fr Nom is the family name", "eIAM : Incohérence des données utilisateur – A B",
 			"Saisi dans le portail eIAM:\n  Prénom: Anne\n  Nom: Blanc\n  Courriel: a@vd.ch\n\nUtilisateur connecté:\n  Prénom: Anne\n  Nom: Blanc\n  Courriel: a@vd.ch\n",
-			Person{"Anne", "Blanc", "a@vd.ch"}},
+			event.Person{GivenName: "Anne", FamilyName: "Blanc", Email: "a@vd.ch"}},
 		{"it Nome is the given name", "eIAM: Dati utente non corrispondenti – A B",
 			"Registrato nel portale eIAM:\n  Cognome: Rossi\n  Nome: Lia\n  E-mail: l@ti.ch\n\nUtente connesso:\n  Nome: Lia\n  Cognome: Rossi\n  E-mail: l@ti.ch\n",
-			Person{"Lia", "Rossi", "l@ti.ch"}},
+			event.Person{GivenName: "Lia", FamilyName: "Rossi", Email: "l@ti.ch"}},
 		{"de Name is the family name, labels in odd case with NBSP", "eIAM: Abweichende Benutzerdaten – A B",
 			"Im eIAM-Portal erfasst:\n  VORNAME\u00a0:  Jürg\n  name: Käser\n  e-mail-adresse: j@be.ch\n\nAngemeldeter Benutzer :\n  Vorname: Jürg\n  Name: Käser\n  E-Mail: j@be.ch\n",
-			Person{"Jürg", "Käser", "j@be.ch"}},
+			event.Person{GivenName: "Jürg", FamilyName: "Käser", Email: "j@be.ch"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -99,7 +103,7 @@ func TestLabelTraps(t *testing.T) {
 			if n.Expected != tt.want || n.Actual != tt.want {
 				t.Errorf("expected %+v actual %+v, want %+v", n.Expected, n.Actual, tt.want)
 			}
-			if n.Layout != LayoutBlocks || !n.Readable() {
+			if n.Layout != event.LayoutBlocks || !n.Readable() {
 				t.Errorf("layout %q problems %v", n.Layout, n.Problems)
 			}
 		})
@@ -116,7 +120,7 @@ func TestTableColumnsSwappedAndEmptyCells(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Person{"Anna", "Muster", "a@be.ch"}
+	want := event.Person{GivenName: "Anna", FamilyName: "Muster", Email: "a@be.ch"}
 	if n.Expected != want {
 		t.Errorf("expected = %+v, want %+v", n.Expected, want)
 	}
@@ -174,8 +178,8 @@ func TestInlineForwardCutsTheHeaderBlock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n.Delivery != DeliveryInlineForward || n.Forwarder != "sara@ti.ch" || n.From != "noreply@eiam.admin.ch" {
-		t.Errorf("delivery %q forwarder %q from %q", n.Delivery, n.Forwarder, n.From)
+	if n.Delivery != event.DeliveryInlineForward || n.Forwarder() != "sara@ti.ch" || n.From != "noreply@eiam.admin.ch" {
+		t.Errorf("delivery %q forwarder %q from %q", n.Delivery, n.Forwarder(), n.From)
 	}
 	if n.ProfileID != "p-1" || len(n.ExtraRows) != 0 {
 		t.Errorf("profile %q extra %+v: the forward header block leaked into the metadata", n.ProfileID, n.ExtraRows)
@@ -183,7 +187,7 @@ func TestInlineForwardCutsTheHeaderBlock(t *testing.T) {
 	if n.SignedInAt.IsZero() || n.SignedInAt.Location().String() != "Europe/Zurich" {
 		t.Errorf("signed in at = %v", n.SignedInAt)
 	}
-	if n.Actual.Email != "a@gmail.com" || n.Layout != LayoutTextTable {
+	if n.Actual.Email != "a@gmail.com" || n.Layout != event.LayoutTextTable {
 		t.Errorf("actual %+v layout %q", n.Actual, n.Layout)
 	}
 }
@@ -200,7 +204,7 @@ func TestPathologicalInputsEnd(t *testing.T) {
 		"a huge table":                 directHead + "Subject: eIAM: Abweichende Benutzerdaten – A\n\nAttribut | Im eIAM-Portal erfasst | Angemeldeter Benutzer\n" + rows,
 		"many headings":                directHead + "Subject: x\n\n" + strings.Repeat("Im eIAM-Portal erfasst:\nAngemeldeter Benutzer:\n", 20000),
 	}
-	p := MustParser(DefaultWording(), nil)
+	p := MustParser(config.DefaultWording(), nil)
 	for name, raw := range tests {
 		t.Run(name, func(t *testing.T) {
 			done := make(chan struct{})

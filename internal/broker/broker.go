@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,6 +24,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
+
+	"github.com/eiamtriage/eiamtriage/internal/config"
 )
 
 // Defaults applied by Open to zero Options fields.
@@ -394,4 +397,37 @@ func (l *serverLogger) Fatalf(format string, v ...any) {
 	msg := fmt.Sprintf(format, v...)
 	l.log.Error(msg)
 	l.fatal.CompareAndSwap(nil, &msg)
+}
+
+// FromConfig maps the configuration to the options of the daemon's own
+// connection: the external URL, or the embedded server under
+// data_dir/nats. name is the client connection name.
+func FromConfig(cfg *config.Config, name string) Options {
+	o := Options{
+		URL:       cfg.NATS.URL,
+		Listen:    cfg.NATS.Listen,
+		User:      cfg.NATS.User,
+		Password:  cfg.NATS.Password,
+		Token:     cfg.NATS.Token,
+		CredsFile: cfg.NATS.CredsFile,
+		MaxMemory: int64(cfg.NATS.MaxMemory),
+		MaxStore:  int64(cfg.NATS.MaxStore),
+		Name:      name,
+	}
+	if o.URL == "" {
+		o.StoreDir = filepath.Join(cfg.DataDir, "nats")
+	}
+	return o
+}
+
+// ClientFromConfig maps the configuration to the options of a command
+// that talks to the daemon's NATS without running a server: the external
+// URL, or the embedded server's loopback address.
+func ClientFromConfig(cfg *config.Config, name string) Options {
+	o := FromConfig(cfg, name)
+	if o.URL == "" {
+		o.URL = "nats://" + cfg.NATS.Listen
+		o.StoreDir = ""
+	}
+	return o
 }

@@ -23,113 +23,35 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/eiamtriage/eiamtriage/classify"
-	"github.com/eiamtriage/eiamtriage/ingest/notice"
+	"github.com/eiamtriage/eiamtriage/internal/event"
 )
 
-// Change says what recording a notice did to its case.
-type Change string
-
-// The changes Record reports.
+// The changes Record reports (aliases of the event vocabulary's, for
+// callers of this package).
 const (
-	// Created: the notice opened a new case.
-	Created Change = "created"
-	// Joined: a further notice for the same profile joined the case; the
-	// class stayed.
-	Joined Change = "joined"
-	// Escalated: a further notice joined and raised the case's class
-	// (negligible < review < private-email < wrong-person).
-	Escalated Change = "escalated"
-	// Duplicate: the notice was already part of the case.
-	Duplicate Change = "duplicate"
+	Created   = event.ChangeCreated
+	Joined    = event.ChangeJoined
+	Escalated = event.ChangeEscalated
+	Duplicate = event.ChangeDuplicate
 )
-
-// NoticeRef is one notice that joined a case.
-type NoticeRef struct {
-	MailID string `json:"mail_id"`
-	// SignedIn is the notice's "signed in at" row as written.
-	SignedIn string `json:"signed_in,omitempty"`
-	// ReceivedSeq is the sequence of the notice's mail-received event in
-	// the notices stream: the event carries the original mail (or names
-	// its object), for a forward byte for byte.
-	ReceivedSeq uint64          `json:"received_seq,omitempty"`
-	MessageID   string          `json:"message_id,omitempty"`
-	Delivery    notice.Delivery `json:"delivery"`
-	Forwarder   string          `json:"forwarder,omitempty"`
-	Class       classify.Class  `json:"class"`
-	Reasons     []string        `json:"reasons"`
-	Expected    notice.Person   `json:"expected"`
-	Actual      notice.Person   `json:"actual"`
-	ReceivedAt  time.Time       `json:"received_at"`
-	// Change is what this notice did to the case.
-	Change Change `json:"change"`
-	// Duplicates counts other mails that carried this same notice (it
-	// arrived directly and forwarded, say); DuplicateMails names them.
-	Duplicates     int      `json:"duplicates,omitempty"`
-	DuplicateMails []string `json:"duplicate_mails,omitempty"`
-}
-
-// Case is the record of one profile's mismatch.
-type Case struct {
-	ID           string               `json:"id"`
-	ProfileID    string               `json:"profile_id,omitempty"`
-	Class        classify.Class       `json:"class"`
-	Rule         int                  `json:"rule"`
-	Names        classify.NameVerdict `json:"names,omitempty"`
-	Language     string               `json:"language"`
-	Application  string               `json:"application,omitempty"`
-	Organisation string               `json:"organisation,omitempty"`
-	SignedInAt   time.Time            `json:"signed_in_at,omitzero"`
-	Expected     notice.Person        `json:"expected"`
-	Actual       notice.Person        `json:"actual"`
-	Reasons      []string             `json:"reasons"`
-	Problems     []string             `json:"problems,omitempty"`
-	Notices      []NoticeRef          `json:"notices"`
-	Created      time.Time            `json:"created"`
-	Updated      time.Time            `json:"updated"`
-}
-
-// Changed is the payload of the case events (event.TypeCaseClassified for
-// created and escalated, event.TypeCaseJoined for joined), published on
-// eiam.case.<class> whenever a notice opens, joins or escalates a case.
-// Case is the record as stored after the change; MailID names the notice
-// that caused it. The event id is EventID(case, mail): the stream drops a
-// re-publication within its duplicate window, and consumers key their side
-// effects by it.
-type Changed struct {
-	Change     Change    `json:"change"`
-	MailID     string    `json:"mail_id"`
-	ReceivedAt time.Time `json:"received_at"`
-	Case       *Case     `json:"case"`
-}
-
-// EventID is the id of the case event caused by the mail mailID.
-func EventID(caseID, mailID string) string { return "case-" + caseID + "-" + mailID }
-
-// Severity orders the classes; a case takes the most severe class of its
-// notices.
-func Severity(c classify.Class) int {
-	switch c {
-	case classify.WrongPerson:
-		return 4
-	case classify.PrivateEmail:
-		return 3
-	case classify.Review:
-		return 2
-	case classify.Negligible:
-		return 1
-	}
-	return 0
-}
 
 // KeyFor returns the case key of a notice: derived from the profile id, or
 // from the mail when the notice has none (an unreadable notice is a case of
 // its own). Keys hold only characters JetStream allows.
-func KeyFor(n *notice.Notice, mailID string) string {
-	if id := strings.TrimSpace(n.ProfileID); id != "" {
-		return "p." + keySafe(strings.ToLower(id))
+func KeyFor(n *event.Notice, mailID string) string {
+	if k := KeyForProfile(n.ProfileID); k != "" {
+		return k
 	}
 	return "m." + mailID
+}
+
+// KeyForProfile returns the case key of an eIAM profile id, "" for a
+// blank one.
+func KeyForProfile(profileID string) string {
+	if id := strings.TrimSpace(profileID); id != "" {
+		return "p." + keySafe(strings.ToLower(id))
+	}
+	return ""
 }
 
 func keySafe(s string) string {
@@ -165,7 +87,7 @@ func NewStore(kv jetstream.KeyValue, now func() time.Time) *Store {
 var ErrNotFound = errors.New("cases: no such case")
 
 // Get returns the case with the key id.
-func (s *Store) Get(ctx context.Context, id string) (*Case, uint64, error) {
+func (s *Store) Get(ctx context.Context, id string) (*event.Case, uint64, error) {
 	e, err := s.kv.Get(ctx, id)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return nil, 0, fmt.Errorf("%w: %s", ErrNotFound, id)
@@ -173,7 +95,7 @@ func (s *Store) Get(ctx context.Context, id string) (*Case, uint64, error) {
 	if err != nil {
 		return nil, 0, fmt.Errorf("cases: read case %s: %w", id, err)
 	}
-	var c Case
+	var c event.Case
 	if err := json.Unmarshal(e.Value(), &c); err != nil {
 		return nil, 0, fmt.Errorf("cases: case %s is not a valid record (revision %d): %w", id, e.Revision(), err)
 	}
@@ -181,7 +103,7 @@ func (s *Store) Get(ctx context.Context, id string) (*Case, uint64, error) {
 }
 
 // List returns every case, oldest first.
-func (s *Store) List(ctx context.Context) ([]*Case, error) {
+func (s *Store) List(ctx context.Context) ([]*event.Case, error) {
 	lister, err := s.kv.ListKeys(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("cases: list cases: %w", err)
@@ -190,7 +112,7 @@ func (s *Store) List(ctx context.Context) ([]*Case, error) {
 	for k := range lister.Keys() {
 		keys = append(keys, k)
 	}
-	var out []*Case
+	var out []*event.Case
 	for _, k := range keys {
 		c, _, err := s.Get(ctx, k)
 		if errors.Is(err, ErrNotFound) {
@@ -205,25 +127,40 @@ func (s *Store) List(ctx context.Context) ([]*Case, error) {
 	return out, nil
 }
 
-// Incoming is one classified notice to record.
+// Incoming is one classified, trusted notice to record.
 type Incoming struct {
 	MailID      string
+	Mailbox     string
 	ReceivedSeq uint64
 	ReceivedAt  time.Time
-	Notice      *notice.Notice
-	Verdict     classify.Verdict
+	Notice      *event.Notice
+	Trust       event.Trust
+	// AddressedTo is the superuser of the mailbox the notice was sent to,
+	// "" when it names none of them.
+	AddressedTo string
+	Verdict     Verdict
+}
+
+// Verdict is what the classifier said of the notice.
+type Verdict struct {
+	Class   event.Class
+	Rule    int
+	Names   string
+	Reasons []string
 }
 
 // Record adds the notice to its case, creating the case when it is the
 // first, and returns the case as stored and what changed. It is
 // idempotent: recording the same mail (or the same notice Message-ID) again
 // changes nothing but a duplicate counter and reports Duplicate.
-func (s *Store) Record(ctx context.Context, in Incoming) (*Case, Change, error) {
+func (s *Store) Record(ctx context.Context, in Incoming) (*event.Case, event.Change, error) {
 	key := KeyFor(in.Notice, in.MailID)
-	ref := NoticeRef{
-		MailID: in.MailID, ReceivedSeq: in.ReceivedSeq, MessageID: in.Notice.MessageID, SignedIn: in.Notice.SignedInRaw, Delivery: in.Notice.Delivery,
-		Forwarder: in.Notice.Forwarder, Class: in.Verdict.Class, Reasons: in.Verdict.Reasons,
-		Expected: in.Notice.Expected, Actual: in.Notice.Actual, ReceivedAt: in.ReceivedAt,
+	n := in.Notice
+	ref := event.NoticeRef{
+		MailID: in.MailID, Mailbox: in.Mailbox, ReceivedSeq: in.ReceivedSeq, MessageID: n.MessageID, SignedIn: n.SignedInRaw,
+		Delivery: n.Delivery, Part: n.Part, AddressedTo: in.AddressedTo, Forwarders: n.Forwarders, Trust: in.Trust,
+		Class: in.Verdict.Class, Rule: in.Verdict.Rule, Reasons: in.Verdict.Reasons,
+		Expected: n.Expected, Actual: n.Actual, ReceivedAt: in.ReceivedAt,
 	}
 	// Most notices open a case: try to create it first, and read the
 	// existing case only when there is one.
@@ -260,30 +197,19 @@ func (s *Store) Record(ctx context.Context, in Incoming) (*Case, Change, error) 
 	}
 }
 
-// Ref returns the notice of the case recorded from the mail mailID, or nil
-// when that mail only duplicated a notice recorded from another mail.
-func (c *Case) Ref(mailID string) *NoticeRef {
-	for i := range c.Notices {
-		if c.Notices[i].MailID == mailID {
-			return &c.Notices[i]
-		}
-	}
-	return nil
-}
-
-func newCase(key string, in Incoming, ref NoticeRef, now time.Time) *Case {
+func newCase(key string, in Incoming, ref event.NoticeRef, now time.Time) *event.Case {
 	n, v := in.Notice, in.Verdict
-	return &Case{
-		ID: key, ProfileID: n.ProfileID, Class: v.Class, Rule: v.Rule, Names: v.Names,
+	return &event.Case{
+		ID: key, ProfileID: n.ProfileID, Mailbox: in.Mailbox, Class: v.Class, Rule: v.Rule, Names: v.Names,
 		Language: n.Language, Application: n.Application, Organisation: n.Organisation,
 		SignedInAt: n.SignedInAt, Expected: n.Expected, Actual: n.Actual,
-		Reasons: v.Reasons, Problems: n.Problems, Notices: []NoticeRef{ref},
+		Reasons: v.Reasons, Problems: n.Problems, Notices: []event.NoticeRef{ref},
 		Created: now, Updated: now,
 	}
 }
 
 // join adds ref to c unless it is already there.
-func join(c *Case, in Incoming, ref NoticeRef, now time.Time) (Change, bool) {
+func join(c *event.Case, in Incoming, ref event.NoticeRef, now time.Time) (event.Change, bool) {
 	for i := range c.Notices {
 		r := &c.Notices[i]
 		if r.MailID == ref.MailID {
@@ -300,7 +226,7 @@ func join(c *Case, in Incoming, ref NoticeRef, now time.Time) (Change, bool) {
 		}
 	}
 	c.Updated = now
-	if Severity(in.Verdict.Class) > Severity(c.Class) {
+	if in.Verdict.Class.Severity() > c.Class.Severity() {
 		ref.Change = Escalated
 		c.Notices = append(c.Notices, ref)
 		v, n := in.Verdict, in.Notice
@@ -321,7 +247,7 @@ func join(c *Case, in Incoming, ref NoticeRef, now time.Time) (Change, bool) {
 // Message-IDs when both mails carry the notice's own (an inline forward
 // does not: then the signed-in time, which eIAM writes to the minute, must
 // be equal and known). A different notice that reuses a Message-ID joins.
-func sameNotice(a, b *NoticeRef) bool {
+func sameNotice(a, b *event.NoticeRef) bool {
 	if a.Expected != b.Expected || a.Actual != b.Actual {
 		return false
 	}
@@ -347,7 +273,7 @@ func mustJSON(v any) []byte {
 	return b
 }
 
-func sortCases(cs []*Case) {
+func sortCases(cs []*event.Case) {
 	sort.SliceStable(cs, func(i, j int) bool {
 		if !cs[i].Created.Equal(cs[j].Created) {
 			return cs[i].Created.Before(cs[j].Created)

@@ -5,10 +5,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/eiamtriage/eiamtriage/classify"
-	"github.com/eiamtriage/eiamtriage/ingest/notice"
 	"github.com/eiamtriage/eiamtriage/internal/broker/brokertest"
 	"github.com/eiamtriage/eiamtriage/internal/cases"
+	"github.com/eiamtriage/eiamtriage/internal/event"
 	"github.com/eiamtriage/eiamtriage/internal/pipeline"
 )
 
@@ -28,15 +27,15 @@ func newStore(t *testing.T) *cases.Store {
 	return cases.NewStore(kv, func() time.Time { clock = clock.Add(time.Second); return clock })
 }
 
-func incoming(mail, msgID, profile string, class classify.Class, actualGiven string) cases.Incoming {
+func incoming(mail, msgID, profile string, class event.Class, actualGiven string) cases.Incoming {
 	return cases.Incoming{
 		MailID: mail, ReceivedSeq: 1, ReceivedAt: time.Unix(1, 0),
-		Notice: &notice.Notice{
-			ProfileID: profile, MessageID: msgID, Language: "de", Delivery: notice.DeliveryDirect,
-			Expected: notice.Person{GivenName: "Anna", FamilyName: "Muster", Email: "a@be.ch"},
-			Actual:   notice.Person{GivenName: actualGiven, FamilyName: "Muster", Email: "a@be.ch"},
+		Notice: &event.Notice{
+			ProfileID: profile, MessageID: msgID, Language: "de", Delivery: event.DeliveryDirect,
+			Expected: event.Person{GivenName: "Anna", FamilyName: "Muster", Email: "a@be.ch"},
+			Actual:   event.Person{GivenName: actualGiven, FamilyName: "Muster", Email: "a@be.ch"},
 		},
-		Verdict: classify.Verdict{Class: class, Rule: 7, Reasons: []string{string(class)}},
+		Verdict: cases.Verdict{Class: class, Rule: 7, Reasons: []string{string(class)}},
 	}
 }
 
@@ -51,18 +50,18 @@ func TestRecord(t *testing.T) {
 	steps := []struct {
 		name       string
 		in         cases.Incoming
-		change     cases.Change
-		class      classify.Class
+		change     event.Change
+		class      event.Class
 		notices    int
 		duplicates int
 	}{
-		{"first notice opens the case", incoming("m1", "<1@eiam>", "P-1", classify.Review, "Anna"), cases.Created, classify.Review, 1, 0},
-		{"a less serious notice joins", incoming("m2", "<2@eiam>", "p-1", classify.Negligible, "Anna"), cases.Joined, classify.Review, 2, 0},
-		{"a more serious notice escalates", incoming("m3", "<3@eiam>", "P-1", classify.WrongPerson, "Peter"), cases.Escalated, classify.WrongPerson, 3, 0},
-		{"the same mail again", incoming("m1", "<1@eiam>", "P-1", classify.Review, "Anna"), cases.Duplicate, classify.WrongPerson, 3, 0},
-		{"the same notice forwarded", incoming("m1-fwd", "<1@eiam>", "P-1", classify.Review, "Anna"), cases.Duplicate, classify.WrongPerson, 3, 1},
-		{"the forward redelivered", incoming("m1-fwd", "<1@eiam>", "P-1", classify.Review, "Anna"), cases.Duplicate, classify.WrongPerson, 3, 1},
-		{"a reused Message-ID with other values", incoming("m4", "<1@eiam>", "P-1", classify.Review, "Annette"), cases.Joined, classify.WrongPerson, 4, 1},
+		{"first notice opens the case", incoming("m1", "<1@eiam>", "P-1", event.ClassReview, "Anna"), cases.Created, event.ClassReview, 1, 0},
+		{"a less serious notice joins", incoming("m2", "<2@eiam>", "p-1", event.ClassNegligible, "Anna"), cases.Joined, event.ClassReview, 2, 0},
+		{"a more serious notice escalates", incoming("m3", "<3@eiam>", "P-1", event.ClassWrongPerson, "Peter"), cases.Escalated, event.ClassWrongPerson, 3, 0},
+		{"the same mail again", incoming("m1", "<1@eiam>", "P-1", event.ClassReview, "Anna"), cases.Duplicate, event.ClassWrongPerson, 3, 0},
+		{"the same notice forwarded", incoming("m1-fwd", "<1@eiam>", "P-1", event.ClassReview, "Anna"), cases.Duplicate, event.ClassWrongPerson, 3, 1},
+		{"the forward redelivered", incoming("m1-fwd", "<1@eiam>", "P-1", event.ClassReview, "Anna"), cases.Duplicate, event.ClassWrongPerson, 3, 1},
+		{"a reused Message-ID with other values", incoming("m4", "<1@eiam>", "P-1", event.ClassReview, "Annette"), cases.Joined, event.ClassWrongPerson, 4, 1},
 	}
 	for _, st := range steps {
 		c, change, err := s.Record(ctx, st.in)
@@ -98,7 +97,7 @@ func TestKeyFor(t *testing.T) {
 		{"with/slash and space", "m", "p.h"}, // hashed: only the prefix is fixed
 	}
 	for _, tt := range tests {
-		got := cases.KeyFor(&notice.Notice{ProfileID: tt.profile}, tt.mail)
+		got := cases.KeyFor(&event.Notice{ProfileID: tt.profile}, tt.mail)
 		if got != tt.want && !(len(tt.want) == 3 && len(got) == 35 && got[:3] == tt.want) {
 			t.Errorf("KeyFor(%q) = %q, want %q", tt.profile, got, tt.want)
 		}

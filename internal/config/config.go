@@ -27,9 +27,6 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
-
-	"github.com/eiamtriage/eiamtriage/classify"
-	"github.com/eiamtriage/eiamtriage/ingest/notice"
 )
 
 // The environment variables that hold secrets when no *_file is given.
@@ -38,16 +35,16 @@ const (
 	EnvNATSToken    = "EIAMTRIAGE_NATS_TOKEN"
 )
 
-// DefaultDataDir is where the daemon keeps its state unless data_dir says
-// otherwise.
-const DefaultDataDir = "/var/lib/eiamtriage"
+// ExampleDataDir is where a packaged daemon keeps its state; data_dir has
+// no default, the configuration must name it.
+const ExampleDataDir = "/var/lib/eiamtriage"
 
 // Config is the daemon's configuration. Build one with Default, Load or
 // LoadFile; a Config from Load or LoadFile is valid and its secrets are
 // resolved.
 type Config struct {
 	// DataDir is where the daemon keeps its state (the embedded server's
-	// JetStream store among it). Required. A relative path is taken
+	// JetStream store among it). Required: there is no default. A relative path is taken
 	// relative to the configuration file's directory by LoadFile, and
 	// left as it is by Load.
 	DataDir  string   `yaml:"data_dir"`
@@ -55,18 +52,16 @@ type Config struct {
 	HTTP     HTTP     `yaml:"http"`
 	Log      Log      `yaml:"log"`
 	Pipeline Pipeline `yaml:"pipeline"`
-	// Wording is decoded over notice.DefaultWording: a key that is absent
+	// Wording is decoded over DefaultWording: a key that is absent
 	// keeps the default, a key that is present replaces the default's
 	// value entirely. In particular, a configuration that sets
 	// wording.languages must list every language with every label.
-	Wording notice.Wording `yaml:"wording"`
+	Wording Wording `yaml:"wording"`
 	// Classify adjusts the classifier's free-mail domains.
-	Classify classify.Options `yaml:"classify"`
-	// Superusers are the addresses of the cantonal superusers. A notice
-	// forwarded to the service (inline or attached) is acted on only when
-	// one of them forwarded it; from anyone else it is quarantined. Empty:
-	// no forward is trusted.
-	Superusers []string `yaml:"superusers"`
+	Classify Classify `yaml:"classify"`
+	// Mailboxes are the cantons' mailboxes the notices arrive in, each
+	// with its superusers and sender authentication. At least one.
+	Mailboxes []Mailbox `yaml:"mailboxes"`
 
 	// Warnings are things Load found doubtful but not wrong, such as a
 	// secret file that every user can read. Logging them is the caller's
@@ -144,18 +139,18 @@ type Pipeline struct {
 	MaxMailSize ByteSize `yaml:"max_mail_size"`
 }
 
-// Default returns the configuration used for every absent key: an
+// Default returns the configuration used for every absent key (it has no
+// data_dir and no mailboxes, which every configuration must give): an
 // embedded NATS server on 127.0.0.1:4222, metrics on 127.0.0.1:9464, info
 // logs, five deliveries with backoff 1s, 5s, 30s, 2m, and the wording of
 // notice.DefaultWording. The value is a fresh copy the caller may change.
 func Default() Config {
 	return Config{
-		DataDir:  DefaultDataDir,
 		NATS:     defaultNATS(),
 		HTTP:     HTTP{Listen: "127.0.0.1:9464"},
 		Log:      Log{Level: "info", Format: "auto"},
 		Pipeline: defaultPipeline(),
-		Wording:  notice.DefaultWording(),
+		Wording:  DefaultWording(),
 	}
 }
 
@@ -235,9 +230,19 @@ func load(data []byte, baseDir string) (*Config, error) {
 	if len(c.Classify.RemoveFreeMail) == 0 {
 		c.Classify.RemoveFreeMail = nil
 	}
-	if len(c.Superusers) == 0 {
-		c.Superusers = nil
+	for i := range c.Mailboxes {
+		m := &c.Mailboxes[i]
+		if m.Authentication == "" {
+			m.Authentication = "on"
+		}
+		if len(m.Superusers) == 0 {
+			m.Superusers = nil
+		}
+		if len(m.AuthservID) == 0 {
+			m.AuthservID = nil
+		}
 	}
+	c.Warnings = append(c.Warnings, mailboxWarnings(c.Mailboxes)...)
 	c.Warnings = append(c.Warnings, classifyWarnings(&c.Classify)...)
 	c.Warnings = append(c.Warnings, c.NATS.secretsFromEnv()...)
 	if c.NATS.URL != "" {
@@ -319,31 +324,18 @@ func syntaxError(err error) error {
 func (c *Config) Validate() error {
 	var p problems
 	if c.DataDir == "" {
-		p.add("data_dir", "is empty: give the directory where the daemon keeps its state, such as %s", DefaultDataDir)
+		p.add("data_dir", "is empty: give the directory where the daemon keeps its state, such as %s", ExampleDataDir)
 	}
 	p.addErr(c.NATS.Validate())
 	p.addErr(c.HTTP.Validate())
 	p.addErr(c.Log.Validate())
 	p.addErr(c.Pipeline.Validate())
 	if err := c.Wording.Validate(); err != nil {
-		p = append(p, &Error{Key: "wording", Msg: strings.TrimPrefix(err.Error(), "notice: wording: "), Err: err})
+		p = append(p, &Error{Key: "wording", Msg: strings.TrimPrefix(err.Error(), "config: wording: "), Err: err})
 	}
 	p.addErr(validateClassify(&c.Classify))
-	for i, a := range c.Superusers {
-		if at := strings.LastIndexByte(a, '@'); at <= 0 || at == len(a)-1 || strings.ContainsAny(a, " <>,;") {
-			p.add(fmt.Sprintf("superusers[%d]", i), "%q is not an e-mail address: write it as name@example.ch", a)
-		}
-	}
+	p.addErr(validateMailboxes(c.Mailboxes))
 	return p.err()
-}
-
-// ClassifyOptions returns the classify section for classify.New, as a
-// copy the caller may keep.
-func (c *Config) ClassifyOptions() *classify.Options {
-	return &classify.Options{
-		AddFreeMail:    slices.Clone(c.Classify.AddFreeMail),
-		RemoveFreeMail: slices.Clone(c.Classify.RemoveFreeMail),
-	}
 }
 
 // Embedded reports whether the daemon runs its own NATS server (no URL).
@@ -548,10 +540,20 @@ func (pl *Pipeline) Validate() error {
 	return p.err()
 }
 
+// Classify adjusts the classifier's list of free-mail providers
+// (docs/NOTICE.md section 4).
+type Classify struct {
+	// AddFreeMail lists domains to treat as free mail in addition to the
+	// built-in list.
+	AddFreeMail []string `yaml:"add_free_mail"`
+	// RemoveFreeMail lists domains of the built-in list (or AddFreeMail)
+	// not to treat as free mail. Removal wins over addition.
+	RemoveFreeMail []string `yaml:"remove_free_mail"`
+}
+
 // validateClassify reports entries of the classify section that are not
-// domain names. (classify.Options is not this package's type, so this is
-// a function rather than a method.)
-func validateClassify(o *classify.Options) error {
+// domain names.
+func validateClassify(o *Classify) error {
 	var p problems
 	check := func(key string, list []string) {
 		for i, d := range list {
@@ -567,7 +569,7 @@ func validateClassify(o *classify.Options) error {
 
 // classifyWarnings notes domains both added and removed: classify lets
 // removal win, which is likely not what was meant.
-func classifyWarnings(o *classify.Options) []string {
+func classifyWarnings(o *Classify) []string {
 	var w []string
 	for _, d := range o.RemoveFreeMail {
 		if slices.ContainsFunc(o.AddFreeMail, func(a string) bool { return strings.EqualFold(a, d) }) {

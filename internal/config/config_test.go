@@ -13,7 +13,6 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/eiamtriage/eiamtriage/ingest/notice"
 	"github.com/eiamtriage/eiamtriage/internal/pipeline"
 )
 
@@ -27,10 +26,37 @@ func noSecretEnv(t *testing.T) {
 	t.Setenv(EnvNATSToken, "")
 }
 
-// mustLoad loads src, which must be valid.
+// required are the keys every configuration must give, for tests of
+// other keys. withRequired appends them to src unless src gives them, so
+// that the lines of src stay where they are.
+const required = "data_dir: /srv/eiamtriage\nmailboxes: [{name: be, authserv_id: mx.be.ch}]\n"
+
+func withRequired(src string) []byte {
+	if src != "" && !strings.HasSuffix(src, "\n") {
+		src += "\n"
+	}
+	for _, line := range strings.SplitAfter(required, "\n") {
+		key, _, _ := strings.Cut(line, ":")
+		if key != "" && !strings.HasPrefix(src, key+":") && !strings.Contains(src, "\n"+key+":") {
+			src += line
+		}
+	}
+	return []byte(src)
+}
+
+// withDefaults is Default with the required keys as withRequired gives
+// them.
+func withDefaults() Config {
+	d := Default()
+	d.DataDir = "/srv/eiamtriage"
+	d.Mailboxes = []Mailbox{{Name: "be", AuthservID: Strings{"mx.be.ch"}, Authentication: "on"}}
+	return d
+}
+
+// mustLoad loads src with the required keys, which must be valid.
 func mustLoad(t *testing.T, src string) *Config {
 	t.Helper()
-	c, err := Load([]byte(src))
+	c, err := Load(withRequired(src))
 	if err != nil {
 		t.Fatalf("Load:\n%s\nerror: %v", src, err)
 	}
@@ -74,14 +100,18 @@ func writeFile(t *testing.T, dir, name, content string, mode os.FileMode) string
 
 func TestDefault(t *testing.T) {
 	d := Default()
-	if err := d.Validate(); err != nil {
-		t.Fatalf("Default().Validate() = %v", err)
+	if err := d.Validate(); findError(err, "data_dir") == nil || findError(err, "mailboxes") == nil {
+		t.Errorf("Default().Validate() = %v, want data_dir and mailboxes required", err)
+	}
+	if err := withDefaults(); err.Validate() != nil {
+		t.Fatalf("Default() with data_dir and a mailbox: Validate() = %v", err.Validate())
 	}
 	for _, tc := range []struct {
 		name      string
 		got, want any
 	}{
-		{"data_dir", d.DataDir, "/var/lib/eiamtriage"},
+		{"data_dir", d.DataDir, ""},
+		{"mailboxes", d.Mailboxes, []Mailbox(nil)},
 		{"nats.url", d.NATS.URL, ""},
 		{"nats.listen", d.NATS.Listen, "127.0.0.1:4222"},
 		{"nats.replicas", d.NATS.Replicas, 1},
@@ -95,7 +125,7 @@ func TestDefault(t *testing.T) {
 		{"pipeline.ack_wait", time.Duration(d.Pipeline.AckWait), 30 * time.Second},
 		{"pipeline.workers", d.Pipeline.Workers, 32},
 		{"pipeline.max_mail_size", d.Pipeline.MaxMailSize, ByteSize(25 << 20)},
-		{"wording", d.Wording, notice.DefaultWording()},
+		{"wording", d.Wording, DefaultWording()},
 		{"classify.add_free_mail", d.Classify.AddFreeMail, []string(nil)},
 		{"embedded", d.NATS.Embedded(), true},
 		{"http enabled", d.HTTP.Enabled(), true},
@@ -117,7 +147,9 @@ func TestDefault(t *testing.T) {
 	})
 }
 
-func TestLoadEmptyIsDefault(t *testing.T) {
+// TestLoadEmptyIsRefused: a configuration must name its data directory and
+// mailboxes; an empty one says so.
+func TestLoadEmptyIsRefused(t *testing.T) {
 	noSecretEnv(t)
 	for _, tc := range []struct{ name, src string }{
 		{"empty", ""},
@@ -125,16 +157,44 @@ func TestLoadEmptyIsDefault(t *testing.T) {
 		{"empty document", "---\n"},
 		{"empty mapping", "{}\n"},
 		{"null document", "~\n"},
-		{"sections without values", "nats:\nhttp:\nlog:\npipeline:\nwording:\nclassify:\n"},
-		{"keys without values", "data_dir:\nnats:\n  listen:\npipeline:\n  backoff:\n  ack_wait:\nwording:\n  languages:\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := mustLoad(t, tc.src)
-			if want := Default(); !reflect.DeepEqual(*c, want) {
-				t.Errorf("Load(%q) =\n%+v\nwant Default():\n%+v", tc.src, *c, want)
+			_, err := Load([]byte(tc.src))
+			if d, m := findError(err, "data_dir"), findError(err, "mailboxes"); d == nil || m == nil {
+				t.Fatalf("Load(%q) = %v, want data_dir and mailboxes required", tc.src, err)
+			}
+			if !strings.Contains(err.Error(), "data_dir: is empty: give the directory") || !strings.Contains(err.Error(), "mailboxes: is empty: list each canton's mailbox") {
+				t.Errorf("error %q does not say what to give", err)
 			}
 		})
 	}
+}
+
+// TestLoadKeysWithoutValuesAreDefault: a section or key written without a
+// value keeps its default.
+func TestLoadKeysWithoutValuesAreDefault(t *testing.T) {
+	noSecretEnv(t)
+	for _, tc := range []struct{ name, src string }{
+		{"required only", ""},
+		{"sections without values", "nats:\nhttp:\nlog:\npipeline:\nwording:\nclassify:\n"},
+		{"keys without values", "nats:\n  listen:\npipeline:\n  backoff:\n  ack_wait:\nwording:\n  languages:\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := mustLoad(t, tc.src)
+			if want := withDefaults(); !reflect.DeepEqual(*c, want) {
+				t.Errorf("Load(%q) =\n%+v\nwant the defaults:\n%+v", tc.src, *c, want)
+			}
+		})
+	}
+}
+
+// exampleDefaults is Default with the data directory and the mailbox of
+// the example configuration.
+func exampleDefaults() Config {
+	d := Default()
+	d.DataDir = ExampleDataDir
+	d.Mailboxes = []Mailbox{{Name: "be", Superusers: []string{"martina.graf@be.ch", "peter.aebi@be.ch"}, AuthservID: Strings{"mx.be.ch"}, Authentication: "on"}}
+	return d
 }
 
 func TestExampleFile(t *testing.T) {
@@ -144,8 +204,8 @@ func TestExampleFile(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := Default(); !reflect.DeepEqual(*c, want) {
-			t.Errorf("example =\n%+v\nwant Default():\n%+v", *c, want)
+		if want := exampleDefaults(); !reflect.DeepEqual(*c, want) {
+			t.Errorf("example =\n%+v\nwant Default() with its mailbox:\n%+v", *c, want)
 		}
 	})
 	data, err := os.ReadFile(exampleFile)
@@ -153,7 +213,7 @@ func TestExampleFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Run("Load equals Default", func(t *testing.T) {
-		if c := mustLoad(t, string(data)); !reflect.DeepEqual(*c, Default()) {
+		if c := mustLoad(t, string(data)); !reflect.DeepEqual(*c, exampleDefaults()) {
 			t.Errorf("example differs from Default()")
 		}
 	})
@@ -270,7 +330,7 @@ func TestUnknownKey(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Load([]byte(tc.src))
+			_, err := Load(withRequired(tc.src))
 			if err == nil {
 				t.Fatalf("Load succeeded, want %q", tc.want)
 			}
@@ -286,11 +346,41 @@ func TestUnknownKey(t *testing.T) {
 		})
 	}
 	t.Run("all reported", func(t *testing.T) {
-		_, err := Load([]byte("a: 1\nnats:\n  b: 2\nlog:\n  c: 3\n"))
+		_, err := Load(withRequired("a: 1\nnats:\n  b: 2\nlog:\n  c: 3\n"))
 		var n int
 		eachError(err, func(*Error) { n++ })
 		if n != 3 {
 			t.Errorf("got %d errors, want 3: %v", n, err)
+		}
+	})
+}
+
+func TestMailboxes(t *testing.T) {
+	noSecretEnv(t)
+	c := mustLoad(t, "mailboxes:\n  - name: be\n    superusers: [martina.graf@be.ch]\n    authserv_id: [mx1.be.ch, mx2.be.ch]\n  - name: ti\n    microsoft365: true\n  - name: demo\n    authentication: off\n")
+	if len(c.Mailboxes) != 3 || c.Mailboxes[0].AuthservID[1] != "mx2.be.ch" || !c.Mailboxes[1].Microsoft365 || c.Mailboxes[1].Authentication != "on" || !c.Mailboxes[2].AuthenticationIsOff() {
+		t.Fatalf("mailboxes %+v", c.Mailboxes)
+	}
+	if len(c.Warnings) != 1 || !strings.Contains(c.Warnings[0], "SENDER AUTHENTICATION IS OFF for mailbox demo") {
+		t.Errorf("warnings %q, want one that says authentication is off for demo", c.Warnings)
+	}
+	if m, err := c.Mailbox("ti"); err != nil || m.Name != "ti" {
+		t.Errorf("Mailbox(ti) = %v, %v", m, err)
+	}
+	if _, err := c.Mailbox(""); err == nil || !strings.Contains(err.Error(), "say which with --mailbox (be, ti, demo)") {
+		t.Errorf("Mailbox(\"\") with three = %v, want the names to choose from", err)
+	}
+	if _, err := c.Mailbox("zh"); err == nil || !strings.Contains(err.Error(), `no mailbox "zh": the configured mailboxes are be, ti, demo`) {
+		t.Errorf("Mailbox(zh) = %v", err)
+	}
+	one := mustLoad(t, "")
+	if m, err := one.Mailbox(""); err != nil || m.Name != "be" {
+		t.Errorf("the only mailbox: %v, %v", m, err)
+	}
+	t.Run("superusers at the top level", func(t *testing.T) {
+		_, err := Load(withRequired("superusers: [martina.graf@be.ch]\n"))
+		if err == nil || !strings.Contains(err.Error(), `line 1: key "superusers" has moved: each mailbox lists its own superusers now (mailboxes[].superusers`) {
+			t.Errorf("error %v, want one that says where superusers went", err)
 		}
 	})
 }
@@ -315,7 +405,11 @@ func TestDecodeErrors(t *testing.T) {
 		{"two documents", "data_dir: /x\n---\ndata_dir: /y\n", 2, []string{"line 2: a second YAML document"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Load([]byte(tc.src))
+			src := withRequired(tc.src)
+			if strings.HasPrefix(tc.src, "- ") {
+				src = []byte(tc.src) // a list cannot take the required keys
+			}
+			_, err := Load(src)
 			if err == nil {
 				t.Fatal("Load succeeded")
 			}
@@ -381,14 +475,22 @@ func TestValidationErrors(t *testing.T) {
 		{"wording language incomplete", "wording:\n  languages:\n    - code: de\n      subjects: [x]", "", "wording", `language "de" has no`},
 		{"open embedded server", "nats:\n  listen: 0.0.0.0:4222", "", "nats.listen", "reaches beyond this host"},
 		{"token in the URL", "nats:\n  url: nats://s3cr3t@nats.example.org:4222", "", "nats.url", "holds credentials"},
-		{"superuser without @", "superusers: [martina.graf]", "", "superusers[0]", `"martina.graf" is not an e-mail address`},
-		{"superuser with a name", "superusers: [\"Martina <m@be.ch>\"]", "", "superusers[0]", `is not an e-mail address`},
+		{"superuser without @", "mailboxes:\n  - name: be\n    authserv_id: mx.be.ch\n    superusers: [martina.graf]", "", "mailboxes[0].superusers[0]", `"martina.graf" is not an e-mail address`},
+		{"superuser with a name", "mailboxes:\n  - name: be\n    authserv_id: mx.be.ch\n    superusers: [\"Martina <m@be.ch>\"]", "", "mailboxes[0].superusers[0]", `is not an e-mail address`},
+		{"superuser not ASCII", "mailboxes:\n  - name: be\n    authserv_id: mx.be.ch\n    superusers: [sara.b\u0130anchi@ti.ch]", "", "mailboxes[0].superusers[0]", `"sara.b\u0130anchi@ti.ch" is not an e-mail address: write it as name@example.ch, in ASCII`},
+		{"mailbox without name", "mailboxes:\n  - authserv_id: mx.be.ch", "", "mailboxes[0].name", "is empty: name the mailbox"},
+		{"mailbox name upper case", "mailboxes:\n  - name: BE\n    authserv_id: mx.be.ch", "", "mailboxes[0].name", `"BE" is not allowed: use lower-case letters`},
+		{"mailbox name twice", "mailboxes:\n  - name: be\n    authserv_id: mx.be.ch\n  - name: be\n    authserv_id: mx.be.ch", "", "mailboxes[1].name", `"be" is already the name of mailboxes[0]`},
+		{"mailbox without authentication", "mailboxes:\n  - name: be", "", "mailboxes[0].authserv_id", "is empty: name the authserv-id"},
+		{"mailbox authentication value", "mailboxes:\n  - name: be\n    authserv_id: mx.be.ch\n    authentication: maybe", "", "mailboxes[0].authentication", `"maybe" is not allowed: use on (the default) or off`},
+		{"authserv-id with a space", "mailboxes:\n  - name: be\n    authserv_id: [\"mx be\"]", "", "mailboxes[0].authserv_id[0]", `"mx be" is not an authserv-id`},
+		{"mailboxes empty", "mailboxes: []", "", "mailboxes", "is empty: list each canton's mailbox"},
 		{"classify with @", "classify:\n  add_free_mail: [\"@example.org\"]", "", "classify.add_free_mail[0]", `"@example.org" is not a domain name`},
 		{"classify no dot", "classify:\n  remove_free_mail: [gmail.com, localhost]", "", "classify.remove_free_mail[1]", `"localhost" is not a domain name`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Setenv(EnvNATSPassword, tc.env)
-			_, err := Load([]byte(tc.src + "\n"))
+			_, err := Load(withRequired(tc.src + "\n"))
 			if err == nil {
 				t.Fatalf("Load succeeded, want an error on %s", tc.key)
 			}
@@ -408,7 +510,7 @@ func TestValidationErrors(t *testing.T) {
 		})
 	}
 	t.Run("all problems reported", func(t *testing.T) {
-		_, err := Load([]byte("log:\n  level: loud\n  format: pretty\npipeline:\n  workers: 0\n"))
+		_, err := Load(withRequired("log:\n  level: loud\n  format: pretty\npipeline:\n  workers: 0\n"))
 		for _, key := range []string{"log.level", "log.format", "pipeline.workers"} {
 			if findError(err, key) == nil {
 				t.Errorf("no error on %s in %v", key, err)
@@ -416,7 +518,7 @@ func TestValidationErrors(t *testing.T) {
 		}
 	})
 	t.Run("Validate without a file has no line", func(t *testing.T) {
-		c := Default()
+		c := withDefaults()
 		c.NATS.Replicas = 3
 		e := firstError(t, c.Validate())
 		if e.Key != "nats.replicas" || e.Line != 0 {
@@ -526,7 +628,7 @@ func TestSecrets(t *testing.T) {
 				// The secret in the environment must not leak into the error.
 				t.Setenv(tc.env, secret)
 			}
-			_, err := Load([]byte(tc.src))
+			_, err := Load(withRequired(tc.src))
 			if err == nil {
 				t.Fatal("Load succeeded")
 			}
@@ -550,7 +652,7 @@ func TestSecrets(t *testing.T) {
 		noSecretEnv(t)
 		dir := t.TempDir()
 		writeFile(t, dir, "nats.pw", secret+"\n", 0o600)
-		cfg := writeFile(t, dir, "eiamtriage.yaml", "nats:\n  user: u\n  password_file: nats.pw\n", 0o600)
+		cfg := writeFile(t, dir, "eiamtriage.yaml", string(withRequired("nats:\n  user: u\n  password_file: nats.pw\n")), 0o600)
 		c, err := LoadFile(cfg)
 		if err != nil {
 			t.Fatal(err)
@@ -643,7 +745,7 @@ func TestDuration(t *testing.T) {
 	}
 	for _, in := range []string{"60", "5x", "1 minute", "s", "true", "[1s]", "{a: 1}"} {
 		t.Run("bad "+in, func(t *testing.T) {
-			_, err := Load([]byte("pipeline:\n  ack_wait: " + in + "\n"))
+			_, err := Load(withRequired("pipeline:\n  ack_wait: " + in + "\n"))
 			if err == nil {
 				t.Fatal("Load succeeded")
 			}
@@ -723,7 +825,7 @@ func TestByteSize(t *testing.T) {
 	}
 	t.Run("YAML error names line, key and value", func(t *testing.T) {
 		noSecretEnv(t)
-		_, err := Load([]byte("pipeline:\n  workers: 2\n  max_mail_size: 25 megabytes\n"))
+		_, err := Load(withRequired("pipeline:\n  workers: 2\n  max_mail_size: 25 megabytes\n"))
 		want := `config: line 3: pipeline.max_mail_size: invalid size "25 megabytes"`
 		if err == nil || !strings.HasPrefix(err.Error(), want) {
 			t.Errorf("error %v, want %q", err, want)
@@ -751,9 +853,9 @@ func TestDataDir(t *testing.T) {
 			var c *Config
 			var err error
 			if tc.file {
-				c, err = LoadFile(writeFile(t, dir, "eiamtriage.yaml", src, 0o644))
+				c, err = LoadFile(writeFile(t, dir, "eiamtriage.yaml", string(withRequired(src)), 0o644))
 			} else {
-				c, err = Load([]byte(src))
+				c, err = Load(withRequired(src))
 			}
 			if err != nil {
 				t.Fatal(err)
@@ -764,7 +866,7 @@ func TestDataDir(t *testing.T) {
 		})
 	}
 	t.Run("relative config path", func(t *testing.T) {
-		writeFile(t, dir, "rel.yaml", "data_dir: state\n", 0o644)
+		writeFile(t, dir, "rel.yaml", string(withRequired("data_dir: state\n")), 0o644)
 		t.Chdir(dir)
 		c, err := LoadFile("rel.yaml")
 		if err != nil {
@@ -784,7 +886,7 @@ func TestLoadFileErrorsNameThePath(t *testing.T) {
 	}{
 		{"missing", filepath.Join(dir, "missing.yaml"), "config: open " + filepath.Join(dir, "missing.yaml") + ": no such file or directory"},
 		{"unknown key", writeFile(t, dir, "a.yaml", "nats:\n  listn: x\n", 0o644), "config: " + filepath.Join(dir, "a.yaml") + `: line 2: unknown key "listn" in nats`},
-		{"invalid", writeFile(t, dir, "b.yaml", "\nlog:\n  level: loud\n", 0o644), "config: " + filepath.Join(dir, "b.yaml") + `: line 3: log.level: "loud" is not a level`},
+		{"invalid", writeFile(t, dir, "b.yaml", string(withRequired("\nlog:\n  level: loud\n")), 0o644), "config: " + filepath.Join(dir, "b.yaml") + `: line 3: log.level: "loud" is not a level`},
 		{"syntax", writeFile(t, dir, "c.yaml", "log: [\n", 0o644), "config: " + filepath.Join(dir, "c.yaml") + ": line 1: invalid YAML"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -798,10 +900,10 @@ func TestLoadFileErrorsNameThePath(t *testing.T) {
 
 func TestWording(t *testing.T) {
 	noSecretEnv(t)
-	def := notice.DefaultWording()
+	def := DefaultWording()
 	t.Run("one key replaced, the others kept", func(t *testing.T) {
 		c := mustLoad(t, "wording:\n  trusted_senders: [noreply@eiam.example.ch]\n")
-		want := notice.DefaultWording()
+		want := DefaultWording()
 		want.TrustedSenders = []string{"noreply@eiam.example.ch"}
 		if !reflect.DeepEqual(c.Wording, want) {
 			t.Errorf("wording = %+v\nwant %+v", c.Wording, want)

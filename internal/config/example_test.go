@@ -8,6 +8,11 @@ import (
 
 func ExampleLoad() {
 	cfg, err := config.Load([]byte(`
+data_dir: /var/lib/eiamtriage
+mailboxes:
+  - name: be
+    superusers: [martina.graf@be.ch]
+    authserv_id: mx.be.ch
 nats:
   url: tls://nats-1.example.org:4222,tls://nats-2.example.org:4222,tls://nats-3.example.org:4222
   replicas: 3
@@ -18,8 +23,8 @@ pipeline:
 		fmt.Println(err)
 		return
 	}
-	fmt.Println(cfg.NATS.Embedded(), len(cfg.NATS.URLs()), cfg.Pipeline.Backoff, cfg.Pipeline.MaxDeliver)
-	// Output: false 3 [10s 1m] 5
+	fmt.Println(cfg.NATS.Embedded(), len(cfg.NATS.URLs()), cfg.Pipeline.Backoff, cfg.Pipeline.MaxDeliver, cfg.Mailboxes[0].Name)
+	// Output: false 3 [10s 1m] 5 be
 }
 
 func ExampleLoad_unknownKey() {

@@ -92,7 +92,11 @@ func (c *checker) walkStruct(n *yaml.Node, t reflect.Type, path string, depth in
 		name := k.Value
 		ft, ok := fields[name]
 		if !ok {
-			c.errs = append(c.errs, &Error{Line: k.Line, Msg: unknownKey(name, path, fields)})
+			msg := unknownKey(name, path, fields)
+			if moved, ok := movedKeys[join(path, name)]; ok {
+				msg = fmt.Sprintf("key %q has moved: %s", join(path, name), moved)
+			}
+			c.errs = append(c.errs, &Error{Line: k.Line, Msg: msg})
 			continue
 		}
 		if first, dup := seen[name]; dup {
@@ -125,6 +129,11 @@ func (c *checker) noteValue(line int, path string) {
 	default:
 		c.valueKey[line] = ""
 	}
+}
+
+// movedKeys says where keys of earlier versions went.
+var movedKeys = map[string]string{
+	"superusers": "each mailbox lists its own superusers now (mailboxes[].superusers; see deploy/eiamtriage.example.yaml)",
 }
 
 // lineRE reads the line of one of the YAML decoder's errors.

@@ -23,7 +23,7 @@ func TestNewMarshalParseDecode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{`"specversion":"1.0"`, `"id":"mail-1"`, `"type":"ch.eiamtriage.mail.received.v1"`, `"datacontenttype":"application/json"`, `"mail_id":"abab`} {
+	for _, want := range []string{`"specversion":"1.0"`, `"id":"mail-1"`, `"type":"ch.eiamtriage.mail.received.v2"`, `"datacontenttype":"application/json"`, `"mail_id":"abab`} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("JSON %s lacks %s", b, want)
 		}
@@ -110,7 +110,7 @@ func TestSubjects(t *testing.T) {
 			t.Errorf("got %s, want %s", got, want)
 		}
 	}
-	for _, ok := range []string{ClassNegligible, ClassPrivateEmail, ClassWrongPerson, ClassReview, "ingest", "a_b"} {
+	for _, ok := range []string{string(ClassNegligible), string(ClassPrivateEmail), string(ClassWrongPerson), string(ClassReview), "ingest", "a_b"} {
 		if err := ValidToken(ok); err != nil {
 			t.Errorf("ValidToken(%q) = %v", ok, err)
 		}
@@ -210,5 +210,28 @@ func TestParseInto(t *testing.T) {
 	}
 	if _, err := ParseInto([]byte(`{"specversion":"0.3","id":"x","source":"s","type":"t"}`), &out); !errors.Is(err, ErrInvalid) {
 		t.Errorf("spec version 0.3: %v", err)
+	}
+}
+
+func TestClasses(t *testing.T) {
+	prev := 0
+	for _, c := range Classes() {
+		if c.Severity() <= prev {
+			t.Errorf("%s has severity %d after %d: Classes must be in order of severity", c, c.Severity(), prev)
+		}
+		prev = c.Severity()
+		if got, err := ParseClass(string(c)); err != nil || got != c {
+			t.Errorf("ParseClass(%q) = %q, %v", c, got, err)
+		}
+	}
+	if ClassWrongPerson.Severity() != len(Classes()) || ClassNegligible.Severity() != 1 {
+		t.Errorf("wrong-person must be the most severe and negligible the least")
+	}
+	_, err := ParseClass("bogus")
+	if err == nil || !strings.Contains(err.Error(), "negligible, review, private-email, wrong-person") {
+		t.Errorf("ParseClass(bogus) = %v, want an error naming the known classes", err)
+	}
+	if Class("bogus").Severity() != 0 {
+		t.Error("an unknown class has a severity")
 	}
 }

@@ -10,7 +10,7 @@ import (
 func ExampleNew() {
 	at := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
 	ev, err := event.New(event.TypeMailReceived, "eiamtriage/ingest", "mail-ab12", at,
-		event.MailReceived{MailID: "ab12", Object: "ab12", Size: 42, Source: "imap:mail.example.org/INBOX/7", ReceivedAt: at})
+		event.MailReceived{MailID: "ab12", Mailbox: "be", Object: "ab12", Size: 42, Source: "imap:be/INBOX/7/1", ReceivedAt: at})
 	if err != nil {
 		panic(err)
 	}
@@ -24,6 +24,6 @@ func ExampleNew() {
 	}
 	fmt.Println(event.CaseSubject(event.ClassReview), m.Source)
 	// Output:
-	// {"specversion":"1.0","id":"mail-ab12","source":"eiamtriage/ingest","type":"ch.eiamtriage.mail.received.v1","time":"2026-03-01T08:00:00Z","datacontenttype":"application/json","data":{"mail_id":"ab12","object":"ab12","size":42,"source":"imap:mail.example.org/INBOX/7","received_at":"2026-03-01T08:00:00Z"}}
-	// eiam.case.review imap:mail.example.org/INBOX/7
+	// {"specversion":"1.0","id":"mail-ab12","source":"eiamtriage/ingest","type":"ch.eiamtriage.mail.received.v2","time":"2026-03-01T08:00:00Z","datacontenttype":"application/json","data":{"mail_id":"ab12","mailbox":"be","object":"ab12","size":42,"source":"imap:be/INBOX/7/1","received_at":"2026-03-01T08:00:00Z","reading":{}}}
+	// eiam.case.review imap:be/INBOX/7/1
 }

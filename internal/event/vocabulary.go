@@ -26,37 +26,30 @@ const (
 	SubjectDead    = "eiam.dead.>"
 )
 
-// Classes of a case, the last token of a case subject.
-const (
-	ClassNegligible   = "negligible"
-	ClassPrivateEmail = "private-email"
-	ClassWrongPerson  = "wrong-person"
-	ClassReview       = "review"
-)
-
 // Event types. The trailing version changes when a payload changes
 // incompatibly; readers switch on the full type.
 const (
-	// TypeMailReceived has a MailReceived payload.
-	TypeMailReceived = "ch.eiamtriage.mail.received.v1"
+	// TypeMailReceived has a MailReceived payload: a mail taken in, with
+	// what the ingest read of it (v2: the reading and the mailbox).
+	TypeMailReceived = "ch.eiamtriage.mail.received.v2"
 	// TypeMailIgnored marks a mail recorded as not-a-notice.
-	TypeMailIgnored = "ch.eiamtriage.mail.ignored.v1"
+	TypeMailIgnored = "ch.eiamtriage.mail.ignored.v2"
 	// TypeMailQuarantined marks a mail that looked like a notice from a
 	// sender that is not trusted (possibly forged): recorded on
 	// eiam.dead.quarantine with a MailIgnored payload, never acted on,
 	// shown to the superuser as suspicious.
-	TypeMailQuarantined = "ch.eiamtriage.mail.quarantined.v1"
+	TypeMailQuarantined = "ch.eiamtriage.mail.quarantined.v2"
 	// TypeCaseClassified announces a new case with its class.
-	TypeCaseClassified = "ch.eiamtriage.case.classified.v1"
+	TypeCaseClassified = "ch.eiamtriage.case.classified.v2"
 	// TypeCaseJoined announces that a later notice joined an existing case.
-	TypeCaseJoined = "ch.eiamtriage.case.joined.v1"
+	TypeCaseJoined = "ch.eiamtriage.case.joined.v2"
 	// TypeDead has a DeadLetter payload.
 	TypeDead = "ch.eiamtriage.dead.v1"
 )
 
 // CaseSubject returns the subject of a case of the given class, for example
-// "eiam.case.review". class must be a single subject token (see ValidToken).
-func CaseSubject(class string) string { return "eiam.case." + class }
+// "eiam.case.review".
+func CaseSubject(class Class) string { return "eiam.case." + string(class) }
 
 // TaskSubject returns "eiam.task.<kind>". kind must be a single token.
 func TaskSubject(kind string) string { return "eiam.task." + kind }
@@ -83,31 +76,6 @@ func ValidToken(tok string) error {
 	}
 	return nil
 }
-
-// MailReceived is the payload of TypeMailReceived.
-type MailReceived struct {
-	// MailID is the lower-case hex SHA-256 of the raw mail bytes.
-	MailID string `json:"mail_id"`
-	// Raw is the mail itself, byte for byte (base64 in JSON), when it is
-	// small enough to travel in the event (InlineMax); Object is then
-	// empty.
-	Raw []byte `json:"raw,omitempty"`
-	// Object is the name of the raw mail in the mail object store, for a
-	// mail too large to travel in the event.
-	Object string `json:"object,omitempty"`
-	// Size is the raw mail's length in bytes.
-	Size int64 `json:"size"`
-	// Source says where the mail came from: "publish:<path>" or
-	// "imap:<host>/<mailbox>/<uid>".
-	Source string `json:"source"`
-	// ReceivedAt is when eiamtriage took the mail in.
-	ReceivedAt time.Time `json:"received_at"`
-}
-
-// InlineMax is the largest mail carried in its MailReceived event; larger
-// ones go to the object store. With base64 and the envelope the event stays
-// well under NATS' default 1 MiB payload limit.
-const InlineMax = 512 << 10
 
 // DeadLetter is the payload of TypeDead: a message that a stage gave up on,
 // with everything needed to understand and replay it.

@@ -525,16 +525,13 @@ func (r *runner) deadLetter(m Msg, herr error) error {
 	}
 	dl.SetOriginal(m.Data)
 	id := fmt.Sprintf("dead.%s.%s.%d.%d", r.cfg.Stage, m.Stream, m.Sequence, m.Timestamp.UnixNano())
-	ev, err := event.New(event.TypeDead, "eiamtriage/"+r.cfg.Stage, id, now, dl)
-	if err != nil {
-		return err
-	}
+	subject := ""
 	if orig, err := event.Parse(m.Data); err == nil {
-		ev.Subject = orig.ID
+		subject = orig.ID
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.ctx), deadLetterTimeout)
 	defer cancel()
-	return Publish(ctx, r.js, event.DeadSubject(r.cfg.Stage), ev)
+	return PublishDead(ctx, r.js, dl, id, subject)
 }
 
 // backoff returns the nak delay after the n-th delivery failed.

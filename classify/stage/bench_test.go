@@ -1,4 +1,4 @@
-package triage_test
+package stage_test
 
 import (
 	"context"
@@ -14,13 +14,13 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
+	"github.com/eiamtriage/eiamtriage/classify/stage"
 	"github.com/eiamtriage/eiamtriage/ingest"
 	"github.com/eiamtriage/eiamtriage/internal/broker"
 	"github.com/eiamtriage/eiamtriage/internal/broker/brokertest"
 	"github.com/eiamtriage/eiamtriage/internal/config"
 	"github.com/eiamtriage/eiamtriage/internal/event"
 	"github.com/eiamtriage/eiamtriage/internal/pipeline"
-	"github.com/eiamtriage/eiamtriage/internal/triage"
 )
 
 // BenchmarkClassifyStage measures the classify stage end to end through
@@ -63,7 +63,7 @@ func benchmarkClassifyStage(b *testing.B, submitters int) {
 	if err := pipeline.EnsureStreams(ctx, br.JS, pipeline.StreamConfig{}); err != nil {
 		b.Fatalf("EnsureStreams: %v", err)
 	}
-	cfg := triage.Consumer()
+	cfg := stage.Consumer()
 	cfg.Workers = config.Default().Pipeline.Workers // as serve runs it
 	cfg.AckWait = 30 * time.Second
 	cfg.Backoff = []time.Duration{50 * time.Millisecond, 500 * time.Millisecond}
@@ -77,7 +77,7 @@ func benchmarkClassifyStage(b *testing.B, submitters int) {
 	defer stageConn.Close()
 	stage := startInstance(b, "bench", stageConn.JS, cfg, zap.NewNop())
 	waitUntil(b, time.Now().Add(20*time.Second), "the stage consuming", func() (bool, string) { return stage.status.Running(), "" })
-	intake, err := ingest.NewIntake(ctx, br.JS, 0, nil)
+	intake, err := ingest.NewIntake(ctx, br.JS, testReader(b), 0, nil)
 	if err != nil {
 		b.Fatalf("NewIntake: %v", err)
 	}
@@ -132,7 +132,7 @@ func benchmarkClassifyStage(b *testing.B, submitters int) {
 	if submitters == 0 {
 		for i := range n {
 			started[i] = time.Now()
-			if _, err := intake.Submit(ctx, mails[i].Raw, fmt.Sprintf("bench/%d", i)); err != nil {
+			if _, err := intake.Submit(ctx, mails[i].Raw, testMailbox, fmt.Sprintf("bench/%d", i)); err != nil {
 				b.Fatalf("submit mail %d: %v", i, err)
 			}
 			select {
@@ -150,7 +150,7 @@ func benchmarkClassifyStage(b *testing.B, submitters int) {
 					return
 				}
 				started[i] = time.Now()
-				if _, err := intake.Submit(ctx, mails[i].Raw, fmt.Sprintf("bench/%d", i)); err != nil {
+				if _, err := intake.Submit(ctx, mails[i].Raw, testMailbox, fmt.Sprintf("bench/%d", i)); err != nil {
 					b.Errorf("submit mail %d: %v", i, err)
 					return
 				}

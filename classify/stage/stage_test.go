@@ -1,4 +1,4 @@
-package triage_test
+package stage_test
 
 import (
 	"context"
@@ -19,13 +19,14 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/eiamtriage/eiamtriage/classify"
+	"github.com/eiamtriage/eiamtriage/classify/stage"
 	"github.com/eiamtriage/eiamtriage/ingest"
 	"github.com/eiamtriage/eiamtriage/ingest/notice"
 	"github.com/eiamtriage/eiamtriage/internal/broker/brokertest"
 	"github.com/eiamtriage/eiamtriage/internal/cases"
+	"github.com/eiamtriage/eiamtriage/internal/config"
 	"github.com/eiamtriage/eiamtriage/internal/event"
 	"github.com/eiamtriage/eiamtriage/internal/pipeline"
-	"github.com/eiamtriage/eiamtriage/internal/triage"
 )
 
 const waitFor = 20 * time.Second
@@ -36,7 +37,7 @@ type env struct {
 	js     jetstream.JetStream
 	nc     *nats.Conn
 	intake *ingest.Intake
-	stage  *triage.Stage
+	stage  *stage.Stage
 	store  *cases.Store
 
 	mu      sync.Mutex
@@ -53,14 +54,12 @@ func newEnv(t *testing.T, superusers ...string) *env {
 	if err := pipeline.EnsureStreams(ctx, b.JS, pipeline.StreamConfig{}); err != nil {
 		t.Fatal(err)
 	}
-	in, err := ingest.NewIntake(ctx, b.JS, 1<<20, nil)
+	in, err := ingest.NewIntake(ctx, b.JS, testReader(t, superusers...), 1<<20, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := triage.New(ctx, b.JS, triage.Options{
-		Parser:     notice.MustParser(notice.DefaultWording(), nil),
+	st, err := stage.New(ctx, b.JS, stage.Options{
 		Classifier: classify.New(nil),
-		Superusers: superusers,
 		Log:        zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)),
 	})
 	if err != nil {
@@ -142,7 +141,7 @@ func (e *env) run(t *testing.T, h pipeline.Handler) {
 	if h == nil {
 		h = e.stage.Handle
 	}
-	cfg := triage.Consumer()
+	cfg := stage.Consumer()
 	cfg.MaxDeliver = 4
 	cfg.Backoff = []time.Duration{20 * time.Millisecond}
 	cfg.AckWait = 5 * time.Second
@@ -166,7 +165,7 @@ func (e *env) submit(t *testing.T, raw []byte, source string) event.MailReceived
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	defer cancel()
-	mr, err := e.intake.Submit(ctx, raw, source)
+	mr, err := e.intake.Submit(ctx, raw, testMailbox, source)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,7 +189,7 @@ func eventually(t *testing.T, what string, cond func() bool, describe ...func() 
 	}
 }
 
-func (e *env) cases(t *testing.T) []*cases.Case {
+func (e *env) cases(t *testing.T) []*event.Case {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	defer cancel()
@@ -222,14 +221,14 @@ func TestFixturesBecomeCases(t *testing.T) {
 	// Every forwarder of the fixtures is a superuser here (the trust rule
 	// has a test of its own).
 	var forwarders []string
-	parser := notice.MustParser(notice.DefaultWording(), nil)
+	parser := notice.MustParser(config.DefaultWording(), nil)
 	for name := range want {
 		raw, err := os.ReadFile(filepath.Join("../../testdata/notices", name))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if n, err := parser.Parse(raw); err == nil && n.Forwarder != "" {
-			forwarders = append(forwarders, n.Forwarder)
+		if n, err := parser.Parse(raw); err == nil && n.Forwarder() != "" {
+			forwarders = append(forwarders, n.Forwarder())
 		}
 	}
 	if len(forwarders) == 0 {
@@ -252,12 +251,12 @@ func TestFixturesBecomeCases(t *testing.T) {
 			ignored++
 		case g.ProfileID != "":
 			id := "p." + strings.ToLower(g.ProfileID)
-			if prev, ok := wantCases[id]; ok && cases.Severity(classify.Class(prev)) > cases.Severity(classify.Class(g.Class)) {
+			if prev, ok := wantCases[id]; ok && event.Class(prev).Severity() > event.Class(g.Class).Severity() {
 				continue
 			}
 			wantCases[id] = g.Class
 		default:
-			wantCases["m."+ingest.MailID(raw)] = g.Class
+			wantCases["m."+event.MailID(raw)] = g.Class
 		}
 	}
 	eventually(t, "every mail to be triaged", func() bool {
@@ -362,15 +361,15 @@ func TestSameNoticeTwiceAndSecondNotice(t *testing.T) {
 		return len(cs) == 1 && len(cs[0].Notices) == 2 && cs[0].Notices[0].Duplicates == 1
 	})
 	c := e.cases(t)[0]
-	if c.Class != classify.WrongPerson || c.Notices[1].Change != cases.Escalated {
+	if c.Class != event.ClassWrongPerson || c.Notices[1].Change != cases.Escalated {
 		t.Errorf("case %s is %s (second notice %s), want escalated to wrong-person", c.ID, c.Class, c.Notices[1].Change)
 	}
 	evs := e.list("case")
-	if evs[1].Type != event.TypeCaseClassified || !strings.HasSuffix(evs[1].ID, ingest.MailID([]byte(second))) {
+	if evs[1].Type != event.TypeCaseClassified || !strings.HasSuffix(evs[1].ID, event.MailID([]byte(second))) {
 		t.Errorf("second event %s %s", evs[1].Type, evs[1].ID)
 	}
-	var ch cases.Changed
-	if err := evs[1].Decode(&ch); err != nil || ch.Change != cases.Escalated || ch.Case.Class != classify.WrongPerson {
+	var ch event.CaseChanged
+	if err := evs[1].Decode(&ch); err != nil || ch.Change != cases.Escalated || ch.Case.Class != event.ClassWrongPerson {
 		t.Errorf("second event payload %+v err %v", ch, err)
 	}
 	// Give the stage time to (wrongly) publish a third event.
@@ -409,17 +408,16 @@ func TestTemporaryFailureIsRetried(t *testing.T) {
 	})
 }
 
-// TestPermanentFailureIsDeadLettered announces a mail that is not in the
-// object store and an event that is not a mail-received event: both end on
-// eiam.dead.classify with the reason, and neither becomes a case.
+// TestPermanentFailureIsDeadLettered puts a message that is no event and
+// an event that is not a mail-received event on the mail-received subject:
+// both end on eiam.dead.classify with the reason, and neither becomes a
+// case.
 func TestPermanentFailureIsDeadLettered(t *testing.T) {
 	e := newEnv(t)
 	e.run(t, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	defer cancel()
-	missing := event.MailReceived{MailID: strings.Repeat("ab", 32), Object: strings.Repeat("ab", 32), Size: 10, Source: "test"}
-	ev, _ := event.New(event.TypeMailReceived, "test", "missing", time.Now(), missing)
-	if err := pipeline.Publish(ctx, e.js, event.SubjectNoticeReceived, ev); err != nil {
+	if _, err := e.js.Publish(ctx, event.SubjectNoticeReceived, []byte("not JSON \x00\xff")); err != nil {
 		t.Fatal(err)
 	}
 	other, _ := event.New(event.TypeCaseClassified, "test", "wrong-type", time.Now(), map[string]string{"x": "y"})
@@ -433,18 +431,12 @@ func TestPermanentFailureIsDeadLettered(t *testing.T) {
 		if err := d.Decode(&dl); err != nil {
 			t.Fatal(err)
 		}
-		// A missing mail is tried 3 times (a lagging replica may not have
-		// it yet), a wrong event once.
-		wantDeliveries := uint64(1)
-		if strings.Contains(dl.Reason, "not in the object store") {
-			wantDeliveries = 3
-		}
-		if !dl.Permanent || dl.Stage != triage.StageName || dl.Deliveries != wantDeliveries || len(dl.Original()) == 0 {
+		if !dl.Permanent || dl.Stage != stage.Name || dl.Deliveries != 1 || len(dl.Original()) == 0 {
 			t.Errorf("dead letter %+v", dl)
 		}
 		reasons += dl.Reason + "\n"
 	}
-	for _, want := range []string{"is not in the object store", "has type " + event.TypeCaseClassified} {
+	for _, want := range []string{"as a CloudEvents JSON event", "has type " + event.TypeCaseClassified} {
 		if !strings.Contains(reasons, want) {
 			t.Errorf("no dead letter says %q:\n%s", want, reasons)
 		}
@@ -505,7 +497,7 @@ func TestForwardTrustedOnlyFromSuperusers(t *testing.T) {
 	}
 	e.submit(t, forward("Martina.Graf@be.ch", "x2"), "superuser")
 	eventually(t, "the superuser's forward as a case", func() bool { return e.count("case") == 1 })
-	if c := e.cases(t); len(c) != 1 || c[0].Class != classify.PrivateEmail || c[0].Notices[0].Forwarder != "martina.graf@be.ch" {
+	if c := e.cases(t); len(c) != 1 || c[0].Class != event.ClassPrivateEmail || c[0].Notices[0].Forwarders[0] != "martina.graf@be.ch" {
 		t.Errorf("cases %+v", c)
 	}
 }

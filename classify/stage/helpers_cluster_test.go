@@ -1,4 +1,4 @@
-package triage_test
+package stage_test
 
 import (
 	"bytes"
@@ -18,10 +18,12 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/eiamtriage/eiamtriage/classify"
+	"github.com/eiamtriage/eiamtriage/classify/stage"
 	"github.com/eiamtriage/eiamtriage/ingest"
 	"github.com/eiamtriage/eiamtriage/ingest/notice"
+	"github.com/eiamtriage/eiamtriage/internal/config"
+	"github.com/eiamtriage/eiamtriage/internal/event"
 	"github.com/eiamtriage/eiamtriage/internal/pipeline"
-	"github.com/eiamtriage/eiamtriage/internal/triage"
 )
 
 // noticeDir holds the generated notice fixtures, relative to this package.
@@ -32,21 +34,21 @@ const noticeDir = "../../testdata/notices"
 // by replacing them.
 var templates = []struct {
 	file, profileID string
-	class           classify.Class
+	class           event.Class
 }{
-	{"de-table-alt-private-bluewin.eml", "9e5c057f-bcec-52de-a615-d08bffd1b890", classify.PrivateEmail},
-	{"de-table-alt-anna-anja-wrong-person.eml", "", classify.WrongPerson},
-	{"de-table-alt-identical-utf8-qp.eml", "", classify.Negligible},
-	{"fr-html-other-domain-review.eml", "", classify.Review},
+	{"de-table-alt-private-bluewin.eml", "9e5c057f-bcec-52de-a615-d08bffd1b890", event.ClassPrivateEmail},
+	{"de-table-alt-anna-anja-wrong-person.eml", "", event.ClassWrongPerson},
+	{"de-table-alt-identical-utf8-qp.eml", "", event.ClassNegligible},
+	{"fr-html-other-domain-review.eml", "", event.ClassReview},
 }
 
 // genMail is one generated notice with what the stage must make of it.
 type genMail struct {
 	Raw       []byte
-	MailID    string // ingest.MailID(Raw)
+	MailID    string // event.MailID(Raw)
 	ProfileID string
 	MessageID string // with angle brackets, as in the header
-	Class     classify.Class
+	Class     event.Class
 }
 
 var messageIDHeader = regexp.MustCompile(`(?mi)^Message-ID:[ \t]*(<[^>\r\n]+>)`)
@@ -63,7 +65,7 @@ func genMails(tb testing.TB, n int) []genMail {
 	type tpl struct {
 		raw            []byte
 		profileID, mid string
-		class          classify.Class
+		class          event.Class
 	}
 	var tpls []tpl
 	for _, t := range templates {
@@ -109,7 +111,7 @@ func genMails(tb testing.TB, n int) []genMail {
 		if got := cl.Classify(no).Class; got != t.class {
 			tb.Fatalf("generated mail %d: class %s, want the template's %s", i, got, t.class)
 		}
-		id := ingest.MailID(raw)
+		id := event.MailID(raw)
 		if seen[id] {
 			tb.Fatalf("generated mail %d is not distinct", i)
 		}
@@ -121,22 +123,38 @@ func genMails(tb testing.TB, n int) []genMail {
 
 func newParser(tb testing.TB) *notice.Parser {
 	tb.Helper()
-	p, err := notice.NewParser(notice.DefaultWording(), nil)
+	p, err := notice.NewParser(config.DefaultWording(), nil)
 	if err != nil {
 		tb.Fatalf("notice parser: %v", err)
 	}
 	return p
 }
 
-// newStage builds the classify stage on js with the default wording and
-// classifier.
-func newStage(tb testing.TB, js jetstream.JetStream, log *zap.Logger) *triage.Stage {
+// testMailbox is the mailbox the tests' mail comes from.
+const testMailbox = "be"
+
+// testReader returns the ingest's reader for one mailbox, testMailbox,
+// with the superusers.
+func testReader(tb testing.TB, superusers ...string) *ingest.Reader {
+	tb.Helper()
+	cfg := config.Default()
+	cfg.DataDir = tb.TempDir()
+	cfg.Mailboxes = []config.Mailbox{{Name: testMailbox, Superusers: superusers, AuthservID: config.Strings{"mx.be.ch"}, Authentication: "on"}}
+	r, err := ingest.ReaderFor(&cfg)
+	if err != nil {
+		tb.Fatalf("reader: %v", err)
+	}
+	return r
+}
+
+// newStage builds the classify stage on js with the default classifier.
+func newStage(tb testing.TB, js jetstream.JetStream, log *zap.Logger) *stage.Stage {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	s, err := triage.New(ctx, js, triage.Options{Parser: newParser(tb), Classifier: classify.New(nil), Log: log})
+	s, err := stage.New(ctx, js, stage.Options{Classifier: classify.New(nil), Log: log})
 	if err != nil {
-		tb.Fatalf("triage.New: %v", err)
+		tb.Fatalf("stage.New: %v", err)
 	}
 	return s
 }
@@ -233,7 +251,7 @@ func (in *instance) wait(tb testing.TB, wait time.Duration) {
 func submit(in *ingest.Intake, raw []byte, source string, deadline time.Time) (failed int, err error) {
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		_, err = in.Submit(ctx, raw, source)
+		_, err = in.Submit(ctx, raw, testMailbox, source)
 		cancel()
 		if err == nil {
 			return failed, nil

@@ -1,4 +1,4 @@
-package triage_test
+package stage_test
 
 import (
 	"context"
@@ -17,13 +17,13 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/eiamtriage/eiamtriage/classify/stage"
 	"github.com/eiamtriage/eiamtriage/ingest"
 	"github.com/eiamtriage/eiamtriage/internal/broker"
 	"github.com/eiamtriage/eiamtriage/internal/broker/brokertest"
 	"github.com/eiamtriage/eiamtriage/internal/cases"
 	"github.com/eiamtriage/eiamtriage/internal/event"
 	"github.com/eiamtriage/eiamtriage/internal/pipeline"
-	"github.com/eiamtriage/eiamtriage/internal/triage"
 )
 
 // TestThreeNodeClusterTwoInstances runs two instances of the classify
@@ -116,7 +116,7 @@ func runClusterFault(t *testing.T, mails []genMail, stopSurvivorsNode bool, dead
 	pubConn := connect(pub, "publisher")
 	obs := cl.Nodes[pub].JS // the observer: the publisher's node never stops
 
-	cfg := triage.Consumer()
+	cfg := stage.Consumer()
 	cfg.Workers = 2
 	cfg.MaxDeliver = 50 // a node failure must not dead-letter anything
 	cfg.Backoff = []time.Duration{50 * time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond, 500 * time.Millisecond}
@@ -132,7 +132,7 @@ func runClusterFault(t *testing.T, mails []genMail, stopSurvivorsNode bool, dead
 		return survivor.status.Running() && cancelled.status.Running(), ""
 	})
 
-	intake, err := ingest.NewIntake(ctx, pubConn.JS, 0, nil)
+	intake, err := ingest.NewIntake(ctx, pubConn.JS, testReader(t), 0, nil)
 	if err != nil {
 		t.Fatalf("NewIntake: %v", err)
 	}
@@ -289,21 +289,21 @@ func checkCases(t *testing.T, ctx context.Context, kv jetstream.KeyValue, byProf
 // consumer, served by the stream leader) rather than with direct gets,
 // which any replica may answer, so that the check sees the bucket as it
 // is and not as a lagging replica last saw it.
-func watchCases(t *testing.T, ctx context.Context, kv jetstream.KeyValue) []*cases.Case {
+func watchCases(t *testing.T, ctx context.Context, kv jetstream.KeyValue) []*event.Case {
 	t.Helper()
 	w, err := kv.WatchAll(ctx, jetstream.IgnoreDeletes())
 	if err != nil {
 		t.Fatalf("watch the case bucket: %v", err)
 	}
 	defer w.Stop()
-	var all []*cases.Case
+	var all []*event.Case
 	for {
 		select {
 		case e := <-w.Updates():
 			if e == nil {
 				return all // the initial values are all there
 			}
-			var c cases.Case
+			var c event.Case
 			if err := json.Unmarshal(e.Value(), &c); err != nil {
 				t.Fatalf("case %s (revision %d) is not a case record: %v", e.Key(), e.Revision(), err)
 			}
@@ -334,7 +334,7 @@ func checkCaseEvents(t *testing.T, ctx context.Context, js jetstream.JetStream, 
 		if h := msg.Header.Get(nats.MsgIdHdr); h != ev.ID {
 			t.Errorf("case event %s: Nats-Msg-Id %q", ev.ID, h)
 		}
-		var ch cases.Changed
+		var ch event.CaseChanged
 		if err := ev.Decode(&ch); err != nil || ch.Case == nil {
 			t.Errorf("case event %s: payload: %v", ev.ID, err)
 			continue
@@ -344,12 +344,12 @@ func checkCaseEvents(t *testing.T, ctx context.Context, js jetstream.JetStream, 
 		switch {
 		case !ok:
 			t.Errorf("case event %s: unknown profile %q", ev.ID, ch.Case.ProfileID)
-		case ev.ID != cases.EventID("p."+m.ProfileID, m.MailID) || ch.MailID != m.MailID:
-			t.Errorf("case event %s (mail %s), want id %s", ev.ID, ch.MailID, cases.EventID("p."+m.ProfileID, m.MailID))
+		case ev.ID != event.CaseEventID("p."+m.ProfileID, m.MailID) || ch.MailID != m.MailID:
+			t.Errorf("case event %s (mail %s), want id %s", ev.ID, ch.MailID, event.CaseEventID("p."+m.ProfileID, m.MailID))
 		case ev.Type != event.TypeCaseClassified || ch.Change != cases.Created:
 			t.Errorf("case event %s: type %s, change %s; want %s, created", ev.ID, ev.Type, ch.Change, event.TypeCaseClassified)
-		case msg.Subject != event.CaseSubject(string(m.Class)):
-			t.Errorf("case event %s on %s, want %s", ev.ID, msg.Subject, event.CaseSubject(string(m.Class)))
+		case msg.Subject != event.CaseSubject(m.Class):
+			t.Errorf("case event %s on %s, want %s", ev.ID, msg.Subject, event.CaseSubject(m.Class))
 		}
 	}
 	if len(ids) != len(byProfile) {
@@ -461,7 +461,7 @@ func streamMsgs(ctx context.Context, js jetstream.JetStream, stream string) (uin
 func consumerInfo(ctx context.Context, js jetstream.JetStream) (*jetstream.ConsumerInfo, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	c, err := js.Consumer(ctx, pipeline.StreamNotices, triage.StageName)
+	c, err := js.Consumer(ctx, pipeline.StreamNotices, stage.Name)
 	if err != nil {
 		return nil, err
 	}

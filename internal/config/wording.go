@@ -1,4 +1,4 @@
-package notice
+package config
 
 import (
 	"fmt"
@@ -160,23 +160,23 @@ func DefaultWording() Wording {
 // attribute labels or headings.
 func (w *Wording) Validate() error {
 	if len(w.TrustedSenders) == 0 {
-		return fmt.Errorf("notice: wording: trusted_senders is empty: no mail could ever be a notice; list at least one eIAM sender address")
+		return fmt.Errorf("config: wording: trusted_senders is empty: no mail could ever be a notice; list at least one eIAM sender address")
 	}
 	for _, s := range w.TrustedSenders {
 		if !strings.Contains(s, "@") {
-			return fmt.Errorf("notice: wording: trusted sender %q is not an e-mail address", s)
+			return fmt.Errorf("config: wording: trusted sender %q is not an e-mail address", s)
 		}
 	}
 	if len(w.Languages) == 0 {
-		return fmt.Errorf("notice: wording: no languages: list at least one")
+		return fmt.Errorf("config: wording: no languages: list at least one")
 	}
 	seen := map[string]bool{}
 	for i, l := range w.Languages {
 		if l.Code == "" {
-			return fmt.Errorf("notice: wording: languages[%d] has no code", i)
+			return fmt.Errorf("config: wording: languages[%d] has no code", i)
 		}
 		if seen[l.Code] {
-			return fmt.Errorf("notice: wording: language %q is listed twice", l.Code)
+			return fmt.Errorf("config: wording: language %q is listed twice", l.Code)
 		}
 		seen[l.Code] = true
 		for name, v := range map[string][]string{
@@ -184,7 +184,7 @@ func (w *Wording) Validate() error {
 			"email": l.Email, "expected_heading": l.ExpectedHeading, "actual_heading": l.ActualHeading,
 		} {
 			if len(v) == 0 {
-				return fmt.Errorf("notice: wording: language %q has no %s", l.Code, name)
+				return fmt.Errorf("config: wording: language %q has no %s", l.Code, name)
 			}
 		}
 	}

@@ -1,0 +1,114 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.uber.org/zap"
+
+	"github.com/eiamtriage/eiamtriage/classify"
+	"github.com/eiamtriage/eiamtriage/classify/stage"
+	"github.com/eiamtriage/eiamtriage/internal/broker"
+	"github.com/eiamtriage/eiamtriage/internal/config"
+	"github.com/eiamtriage/eiamtriage/internal/pipeline"
+	"github.com/eiamtriage/eiamtriage/internal/service"
+)
+
+// connect opens the NATS the configuration names (the embedded server
+// under data_dir/nats when nats.url is empty) and makes sure the streams
+// and buckets exist. The caller closes the broker.
+func connect(ctx context.Context, cfg *config.Config, name string, log *zap.Logger) (*broker.Broker, error) {
+	b, err := broker.Open(ctx, broker.FromConfig(cfg, name), log.Named("nats"))
+	if err != nil {
+		return nil, err
+	}
+	if err := pipeline.EnsureStreams(ctx, b.JS, pipeline.StreamConfig{Replicas: cfg.NATS.Replicas}); err != nil {
+		b.Close()
+		return nil, err
+	}
+	return b, nil
+}
+
+// daemon is `serve` assembled: the broker, and the service with its parts
+// (the stages; the mailbox watchers and the actions come with their
+// issues) behind the operations listener.
+type daemon struct {
+	broker *broker.Broker
+	svc    *service.Service
+	http   net.Listener
+}
+
+// newDaemon connects and builds the parts; run starts them. The HTTP
+// listener is bound here, so an address in use is reported before
+// anything runs.
+func newDaemon(ctx context.Context, cfg *config.Config, log *zap.Logger) (*daemon, error) {
+	b, err := connect(ctx, cfg, "eiamtriage-serve", log)
+	if err != nil {
+		return nil, err
+	}
+	d := &daemon{broker: b}
+	ok := false
+	defer func() {
+		if !ok {
+			d.close()
+		}
+	}()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if cfg.HTTP.Enabled() {
+		if d.http, err = net.Listen("tcp", cfg.HTTP.Listen); err != nil {
+			return nil, fmt.Errorf("listen for HTTP on %s (http.listen): %w; stop the other process or choose another address", cfg.HTTP.Listen, err)
+		}
+	}
+	d.svc = service.New(log, reg, d.http)
+	pm := pipeline.NewMetrics(reg)
+
+	st, err := stage.New(ctx, b.JS, stage.Options{
+		Classifier: classify.New(classifyOptions(cfg)),
+		Log:        log.Named(stage.Name),
+		Metrics:    stage.NewMetrics(reg),
+	})
+	if err != nil {
+		return nil, err
+	}
+	cc := stage.Consumer()
+	cc.MaxDeliver = cfg.Pipeline.MaxDeliver
+	cc.Backoff = cfg.Pipeline.Delays()
+	cc.AckWait = time.Duration(cfg.Pipeline.AckWait)
+	cc.Workers = cfg.Pipeline.Workers
+	cc.Status = &pipeline.Status{}
+	d.svc.Add(service.Part{
+		Name: stage.Name,
+		Run: func(ctx context.Context) error {
+			return pipeline.Run(ctx, b.JS, cc, st.Handle, log.Named("pipeline"), pm)
+		},
+		Ready: func(ctx context.Context) error { return pipeline.Ready(ctx, b.JS, cc.Status) },
+	})
+	ok = true
+	return d, nil
+}
+
+// httpAddr is the address the operations listener is bound to, or "".
+func (d *daemon) httpAddr() string {
+	if d.http == nil {
+		return ""
+	}
+	return d.http.Addr().String()
+}
+
+// run runs the parts until ctx ends or one fails, then closes NATS.
+func (d *daemon) run(ctx context.Context) error {
+	defer d.close()
+	return d.svc.Run(ctx)
+}
+
+func (d *daemon) close() {
+	if d.http != nil {
+		d.http.Close()
+	}
+	d.broker.Close()
+}
