@@ -217,10 +217,8 @@ func load(data []byte, baseDir string) (*Config, error) {
 		return nil, err
 	}
 	if baseDir != "" {
-		for _, p := range []*string{&c.DataDir, &c.NATS.PasswordFile, &c.NATS.TokenFile, &c.NATS.CredsFile} {
-			if *p != "" && !filepath.IsAbs(*p) {
-				*p = filepath.Join(baseDir, *p)
-			}
+		for _, p := range append([]*string{&c.DataDir, &c.NATS.PasswordFile, &c.NATS.TokenFile, &c.NATS.CredsFile}, imapPaths(c.Mailboxes)...) {
+			resolvePath(p, baseDir)
 		}
 	}
 	// An empty list is written "[]"; it means the same as none.
@@ -241,10 +239,12 @@ func load(data []byte, baseDir string) (*Config, error) {
 		if len(m.AuthservID) == 0 {
 			m.AuthservID = nil
 		}
+		imapDefaults(m, i, chk)
 	}
 	c.Warnings = append(c.Warnings, mailboxWarnings(c.Mailboxes)...)
 	c.Warnings = append(c.Warnings, classifyWarnings(&c.Classify)...)
 	c.Warnings = append(c.Warnings, c.NATS.secretsFromEnv()...)
+	c.Warnings = append(c.Warnings, imapSecretsFromEnv(c.Mailboxes)...)
 	if c.NATS.URL != "" {
 		for _, k := range []string{"listen", "max_memory", "max_store"} {
 			if chk.present("nats." + k) {
@@ -257,6 +257,12 @@ func load(data []byte, baseDir string) (*Config, error) {
 		return nil, err
 	}
 	warnings, err := c.NATS.secretsFromFiles()
+	if err != nil {
+		chk.setLines(err)
+		return nil, err
+	}
+	c.Warnings = append(c.Warnings, warnings...)
+	warnings, err = imapSecretsFromFiles(c.Mailboxes)
 	if err != nil {
 		chk.setLines(err)
 		return nil, err

@@ -49,7 +49,7 @@ func withRequired(src string) []byte {
 func withDefaults() Config {
 	d := Default()
 	d.DataDir = "/srv/eiamtriage"
-	d.Mailboxes = []Mailbox{{Name: "be", AuthservID: Strings{"mx.be.ch"}, Authentication: "on"}}
+	d.Mailboxes = []Mailbox{{Name: "be", AuthservID: Strings{"mx.be.ch"}, Authentication: "on", IMAP: DefaultIMAP()}}
 	return d
 }
 
@@ -193,7 +193,7 @@ func TestLoadKeysWithoutValuesAreDefault(t *testing.T) {
 func exampleDefaults() Config {
 	d := Default()
 	d.DataDir = ExampleDataDir
-	d.Mailboxes = []Mailbox{{Name: "be", Superusers: []string{"martina.graf@be.ch", "peter.aebi@be.ch"}, AuthservID: Strings{"mx.be.ch"}, Authentication: "on"}}
+	d.Mailboxes = []Mailbox{{Name: "be", Superusers: []string{"martina.graf@be.ch", "peter.aebi@be.ch"}, AuthservID: Strings{"mx.be.ch"}, Authentication: "on", IMAP: DefaultIMAP()}}
 	return d
 }
 

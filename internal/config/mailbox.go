@@ -34,6 +34,11 @@ type Mailbox struct {
 	// notice whose From names an eIAM sender, forged or not: for tests
 	// and demonstrations only.
 	Authentication string `yaml:"authentication"`
+
+	// The IMAP keys (imap.go): where the mailbox is and how it is read.
+	// A mailbox without an Address is not watched: its mail comes in
+	// through `eiamtriage publish` only.
+	IMAP `yaml:",inline"`
 }
 
 // AuthenticationOff is the Authentication value that switches sender
@@ -87,6 +92,7 @@ func validateMailboxes(ms []Mailbox) error {
 				"or set microsoft365: true when it is Microsoft 365, or verify_dkim: true; without one no notice can be authenticated "+
 				"(authentication: off switches the check off, for tests only)", m.Name)
 		}
+		validateIMAP(&p, key, &m)
 	}
 	return p.err()
 }

@@ -149,6 +149,15 @@ func (c *Config) Redacted() ([]byte, error) {
 		"nats password: " + secretSource(c.NATS.Password, c.NATS.PasswordFile, EnvNATSPassword),
 		"nats token: " + secretSource(c.NATS.Token, c.NATS.TokenFile, EnvNATSToken),
 	}
+	for _, m := range c.Mailboxes {
+		switch {
+		case !m.Watched():
+		case m.OAuth2.Enabled():
+			comment = append(comment, fmt.Sprintf("mailbox %s imap login: oauth2 %s token", m.Name, m.OAuth2.Mechanism))
+		default:
+			comment = append(comment, fmt.Sprintf("mailbox %s imap password: %s", m.Name, secretSource(m.Password, m.PasswordFile, EnvIMAPPassword(m.Name))))
+		}
+	}
 	for _, w := range c.Warnings {
 		comment = append(comment, "warning: "+w)
 	}
