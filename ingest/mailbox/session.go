@@ -307,6 +307,8 @@ func (w *Watcher) wait(ctx context.Context, cn *conn, idle bool, sweepAt time.Ti
 		}); err != nil {
 			return false, err
 		}
+		w.status.update(func(s *Snapshot) { s.Idling = true })
+		defer w.status.update(func(s *Snapshot) { s.Idling = false })
 	}
 	woken, watchdog := false, false
 	select {
@@ -314,8 +316,10 @@ func (w *Watcher) wait(ctx context.Context, cn *conn, idle bool, sweepAt time.Ti
 	case <-cn.c.Closed():
 	case <-cn.wake:
 		woken = true
-		now := w.clock.Now()
-		w.status.update(func(s *Snapshot) { s.LastIdleWake = now })
+		if idle {
+			now := w.clock.Now()
+			w.status.update(func(s *Snapshot) { s.LastIdleWake = now })
+		}
 	case <-poll.C():
 		watchdog = idle
 		again = !idle

@@ -33,13 +33,15 @@ type Snapshot struct {
 	// Connected is true from a successful SELECT until the connection
 	// fails.
 	Connected bool
-	// Idle is true while the connection idles (IDLE), false while it
-	// polls.
-	Idle bool
+	// Idle is true when the server has IDLE (else the folder is polled);
+	// Idling while an IDLE command runs.
+	Idle, Idling bool
 	// Started is when Run began; LastAlive when the server last answered
 	// (greeting, a command, IDLE); LastFetch when a round of taking in
 	// last completed; LastIdleWake when IDLE last reported new mail.
 	Started, LastAlive, LastFetch, LastIdleWake time.Time
+	// Watching is when this daemon took the mailbox (its lease).
+	Watching time.Time
 	// Backlog is how many messages above the checkpoint the folder held
 	// at the last search.
 	Backlog int
@@ -83,12 +85,15 @@ func (s Snapshot) ready(now time.Time, address string, unreachable time.Duration
 		return fmt.Errorf("mailbox %s is not watched: the watcher stopped", s.Mailbox)
 	}
 	since := s.LastAlive
+	if since.Before(s.Watching) {
+		since = s.Watching // a grace period after taking the mailbox
+	}
 	if since.IsZero() {
 		since = s.Started
 	}
 	if silent := now.Sub(since); silent > unreachable {
 		why := "never answered"
-		if !s.LastAlive.IsZero() {
+		if !s.LastAlive.IsZero() && !s.LastAlive.Before(s.Watching) {
 			why = "has not answered since " + s.LastAlive.UTC().Format(time.RFC3339)
 		}
 		msg := fmt.Sprintf("mailbox %s: the IMAP server %s %s (%s, longer than unreachable_after %s); state %s", s.Mailbox, address, why,

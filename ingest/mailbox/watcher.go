@@ -287,7 +287,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 			lastHolder, lastErr = Holder{}, ""
 			w.log.Info("watching the mailbox", zap.String("address", w.o.Address), zap.String("folder", w.o.Folder))
 			w.status.update(func(s *Snapshot) {
-				s.State, s.Holder, s.LeaseHeld, s.LastAlive = StateConnecting, Holder{}, true, w.clock.Now()
+				s.State, s.Holder, s.LeaseHeld, s.Watching = StateConnecting, Holder{}, true, w.clock.Now()
 			})
 			err := w.holding(ctx, ls, cps, renewEvery)
 			w.status.update(func(s *Snapshot) { s.LeaseHeld, s.Connected = false, false })
@@ -362,6 +362,10 @@ func (w *Watcher) holding(ctx context.Context, ls *lease, cps *checkpoints, rene
 		}
 		if errors.Is(err, errLeaseLost) {
 			return err
+		}
+		if errors.Is(err, errReauth) {
+			w.log.Info("logging in again with a fresh OAuth token")
+			continue
 		}
 		if progressed {
 			attempt = 0
