@@ -186,51 +186,57 @@ func (w *Watcher) round(ctx context.Context, cn *conn, cps *checkpoints, uids, t
 	return firstErr
 }
 
-// fetchBatches sends UID FETCH for each batch, the next one before the
+// fetchAhead is how many UID FETCH commands are outstanding at once.
+const fetchAhead = 2
+
+// fetchBatches sends UID FETCH for each batch, the next one while the
 // current one is read, reads the bodies and hands them to the workers.
-// Each batch ends with its end result. It closes jobs.
+// Each outstanding command has its own reader: a server may interleave
+// the answers of pipelined commands (Dovecot does), and go-imap's reader
+// waits until a message's body is read by the command's reader. Each
+// batch ends with its end result. It closes jobs.
 func (w *Watcher) fetchBatches(ctx context.Context, cn *conn, batches [][]uint32, jobs chan<- job, results chan<- result, sem *semaphore.Weighted) {
 	defer close(jobs)
-	cmds := make([]*imapclient.FetchCommand, len(batches))
-	issue := func(k int) {
+	var progress atomic.Int64
+	done := cn.progressGuard("UID FETCH", &progress)
+	defer done()
+	slots := make(chan struct{}, fetchAhead)
+	var readers sync.WaitGroup
+	defer readers.Wait()
+	var failed atomic.Pointer[error]
+	for k, batch := range batches {
+		slots <- struct{}{}
+		if errp := failed.Load(); errp != nil {
+			<-slots
+			results <- result{batch: k, end: true, fetchErr: *errp}
+			continue
+		}
 		var set imap.UIDSet
-		for _, u := range batches[k] {
+		for _, u := range batch {
 			set.AddNum(imap.UID(u))
 		}
-		cmds[k] = cn.c.Fetch(set, fetchOptions)
-	}
-	issue(0)
-	for k := range batches {
-		if k+1 < len(batches) {
-			issue(k + 1)
-		}
-		n, seen, err := w.readFetch(ctx, cn, k, batches[k], cmds[k], jobs, results, sem)
-		var missing []uint32
-		for _, u := range batches[k] {
-			if !seen[u] {
-				missing = append(missing, u)
-			}
-		}
-		results <- result{batch: k, end: true, jobs: n, missing: missing, fetchErr: err}
-		if err != nil {
-			for j := k + 1; j < len(batches); j++ {
-				if cmds[j] != nil {
-					cmds[j].Close()
+		cmd := cn.c.Fetch(set, fetchOptions)
+		readers.Go(func() {
+			defer func() { <-slots }()
+			n, seen, err := w.readFetch(ctx, cn, k, batch, cmd, jobs, results, sem, &progress)
+			var missing []uint32
+			for _, u := range batch {
+				if !seen[u] {
+					missing = append(missing, u)
 				}
-				results <- result{batch: j, end: true, fetchErr: err}
 			}
-			return
-		}
+			if err != nil {
+				failed.CompareAndSwap(nil, &err)
+			}
+			results <- result{batch: k, end: true, jobs: n, missing: missing, fetchErr: err}
+		})
 	}
 }
 
 // readFetch reads one UID FETCH to its end. n is the number of results
 // it produced (jobs and too-large mails), seen the UIDs that came back.
-func (w *Watcher) readFetch(ctx context.Context, cn *conn, k int, batch []uint32, cmd *imapclient.FetchCommand, jobs chan<- job, results chan<- result, sem *semaphore.Weighted) (n int, seen map[uint32]bool, err error) {
+func (w *Watcher) readFetch(ctx context.Context, cn *conn, k int, batch []uint32, cmd *imapclient.FetchCommand, jobs chan<- job, results chan<- result, sem *semaphore.Weighted, progress *atomic.Int64) (n int, seen map[uint32]bool, err error) {
 	seen = make(map[uint32]bool, len(batch))
-	var progress atomic.Int64
-	done := cn.progressGuard("UID FETCH", &progress)
-	defer done()
 	inBatch := func(u uint32) bool { _, ok := slices.BinarySearch(batch, u); return ok }
 	for {
 		msg := cmd.Next()
