@@ -386,4 +386,6 @@ func (s *Server) FillMaildir(mails [][]byte) error {
 }
 
 // String names the server for messages.
-func (s *Server) String() string { return "dovecot at " + s.Addr + " (" + strings.TrimSuffix(s.conf, "/dovecot.conf") + ")" }
+func (s *Server) String() string {
+	return "dovecot at " + s.Addr + " (" + strings.TrimSuffix(s.conf, "/dovecot.conf") + ")"
+}
