@@ -88,6 +88,9 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *zap.Logger) (*daemo
 		},
 		Ready: func(ctx context.Context) error { return pipeline.Ready(ctx, b.JS, cc.Status) },
 	})
+	if err := addMailboxes(ctx, d.svc, cfg, b, reg, log); err != nil {
+		return nil, err
+	}
 	ok = true
 	return d, nil
 }
