@@ -201,15 +201,17 @@ func (s *Server) Restart() error {
 		msg, _ := os.ReadFile(outPath)
 		return fmt.Errorf("dovecottest: %s -c %s: %v: %s%s", bin, s.conf, err, msg, s.logTail())
 	}
+	// Listening is not enough: its auth process answers "[UNAVAILABLE]
+	// Temporary authentication failure" for a moment. Ready is a login.
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		c, err := net.DialTimeout("tcp", s.Addr, time.Second)
+		c, err := s.Dial()
 		if err == nil {
 			c.Close()
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("dovecottest: Dovecot does not listen on %s after 15s: %v%s", s.Addr, err, s.logTail())
+			return fmt.Errorf("dovecottest: no login to Dovecot on %s within 15s: %v%s", s.Addr, err, s.logTail())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
