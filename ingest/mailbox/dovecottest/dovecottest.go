@@ -175,6 +175,7 @@ mail_max_userip_connections = 50
 		return nil, err
 	}
 	if err := s.Restart(); err != nil {
+		_ = s.Stop() // it may run, unusable
 		return nil, err
 	}
 	return s, nil
