@@ -1,6 +1,7 @@
 package mailbox
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -76,13 +77,14 @@ func (st *status) snapshot() Snapshot {
 
 // ready reports whether the mailbox is being watched: nil while this
 // daemon watches it and the server answered within unreachable, or while
-// another daemon holds it (standby); else why not, naming the mailbox.
+// another daemon holds it (standby); else why not (the service names the
+// part, "mailbox <name>", before it).
 func (s Snapshot) ready(now time.Time, address string, unreachable time.Duration) error {
 	switch s.State {
 	case StateStandby:
 		return nil
 	case StateStopped:
-		return fmt.Errorf("mailbox %s is not watched: the watcher stopped", s.Mailbox)
+		return errors.New("not watched: the watcher stopped")
 	}
 	since := s.LastAlive
 	if since.Before(s.Watching) {
@@ -96,7 +98,7 @@ func (s Snapshot) ready(now time.Time, address string, unreachable time.Duration
 		if !s.LastAlive.IsZero() && !s.LastAlive.Before(s.Watching) {
 			why = "has not answered since " + s.LastAlive.UTC().Format(time.RFC3339)
 		}
-		msg := fmt.Sprintf("mailbox %s: the IMAP server %s %s (%s, longer than unreachable_after %s); state %s", s.Mailbox, address, why,
+		msg := fmt.Sprintf("the IMAP server %s %s (%s, longer than unreachable_after %s); state %s", address, why,
 			silent.Round(time.Second), unreachable, s.State)
 		if s.LastErr != nil {
 			return fmt.Errorf("%s; last error: %w", msg, s.LastErr)

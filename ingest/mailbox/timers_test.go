@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http/httptest"
 	"os/exec"
 	"strings"
 	"sync"
@@ -18,6 +19,7 @@ import (
 	"github.com/emersion/go-sasl"
 
 	"github.com/eiamtriage/eiamtriage/internal/pipeline"
+	"github.com/eiamtriage/eiamtriage/internal/service"
 )
 
 // TestWatchdogReconnects: IDLE behind a path that stops forwarding never
@@ -149,7 +151,17 @@ func TestBackoffGrowsAndReadyFails(t *testing.T) {
 	o := p.options(t, addr)
 	o.Clock, o.BackoffMin, o.BackoffMax = fc, 2*time.Second, 10*time.Second
 	o.Rand = func() float64 { return 0.5 }
-	w := start(t, o)
+	// Run as serve runs it: a part of the service, whose /readyz names it.
+	w, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := service.New(nil, nil, nil)
+	svc.Add(service.Part{Name: "mailbox be", Run: w.Run, Ready: w.Ready})
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- svc.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-ran })
 	for _, d := range []time.Duration{1500 * time.Millisecond, 3 * time.Second, 6 * time.Second, 7500 * time.Millisecond, 7500 * time.Millisecond} {
 		fc.waitTimer(t, d)
 		if err := w.Ready(context.Background()); err != nil {
@@ -162,8 +174,13 @@ func TestBackoffGrowsAndReadyFails(t *testing.T) {
 		t.Errorf("status %+v: want 6 reconnects, in backoff", s)
 	}
 	fc.Advance(o.UnreachableAfter)
+	rec := httptest.NewRecorder()
+	svc.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+	if rec.Code != 503 || !strings.Contains(rec.Body.String(), "mailbox be: the IMAP server "+addr+" never answered") {
+		t.Errorf("/readyz: %d %s; want 503 naming the mailbox", rec.Code, rec.Body)
+	}
 	err = w.Ready(context.Background())
-	for _, want := range []string{"mailbox be: the IMAP server " + addr + " never answered", "longer than unreachable_after 10m", "connection refused"} {
+	for _, want := range []string{"the IMAP server " + addr + " never answered", "longer than unreachable_after 10m", "connection refused"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Ready = %v, want it to say %q", err, want)
 		}

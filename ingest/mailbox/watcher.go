@@ -236,9 +236,11 @@ func New(o Options) (*Watcher, error) {
 // Status returns the watcher's current status.
 func (w *Watcher) Status() Snapshot { return w.status.snapshot() }
 
-// Ready reports whether the mailbox is watched (see Snapshot): an error
-// naming the mailbox when its server has been unreachable or silent
-// longer than UnreachableAfter, nil while another daemon holds it.
+// Ready reports whether the mailbox is watched: an error saying since when
+// its server has been unreachable or silent, once that is longer than
+// UnreachableAfter, and the last failure; nil while another daemon holds
+// the mailbox. Serve's /readyz shows it after the part's name, "mailbox
+// <name>: ...".
 func (w *Watcher) Ready(context.Context) error {
 	return w.Status().ready(w.clock.Now(), w.o.Address, w.o.UnreachableAfter)
 }
