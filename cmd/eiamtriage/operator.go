@@ -127,18 +127,20 @@ func runPublish(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	return 0
 }
 
-func openCases(ctx context.Context, cfgPath, cmd string, stderr io.Writer) (*cases.Store, func(), bool) {
+// openCases opens the case store of the daemon the configuration names;
+// code is openClient's, or 1 when the bucket cannot be opened.
+func openCases(ctx context.Context, cfgPath, cmd string, stderr io.Writer) (store *cases.Store, closeFn func(), code int) {
 	_, b, code := openClient(ctx, cfgPath, cmd, stderr)
 	if code != 0 {
-		return nil, nil, false
+		return nil, nil, code
 	}
 	kv, err := b.JS.KeyValue(ctx, pipeline.BucketCases)
 	if err != nil {
 		b.Close()
 		fmt.Fprintf(stderr, "eiamtriage %s: open the case bucket %s: %v (has `eiamtriage serve` run with this configuration?)\n", cmd, pipeline.BucketCases, err)
-		return nil, nil, false
+		return nil, nil, 1
 	}
-	return cases.NewStore(kv, nil), b.Close, true
+	return cases.NewStore(kv, nil), b.Close, 0
 }
 
 func runCasesList(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
@@ -157,9 +159,9 @@ func runCasesList(ctx context.Context, args []string, _ io.Reader, stdout, stder
 			return 2
 		}
 	}
-	store, closeFn, ok := openCases(ctx, *cfgPath, "cases list", stderr)
-	if !ok {
-		return 1
+	store, closeFn, code := openCases(ctx, *cfgPath, "cases list", stderr)
+	if code != 0 {
+		return code
 	}
 	defer closeFn()
 	list, err := store.List(ctx)
@@ -213,9 +215,9 @@ func runCasesShow(ctx context.Context, args []string, _ io.Reader, stdout, stder
 		fmt.Fprintln(stderr, "usage: eiamtriage cases show --config FILE [--json] ID  (ID: the case id from `cases list`, or the eIAM profile id)")
 		return 2
 	}
-	store, closeFn, ok := openCases(ctx, *cfgPath, "cases show", stderr)
-	if !ok {
-		return 1
+	store, closeFn, code := openCases(ctx, *cfgPath, "cases show", stderr)
+	if code != 0 {
+		return code
 	}
 	defer closeFn()
 	id := pos[0]

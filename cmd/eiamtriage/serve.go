@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -77,6 +78,10 @@ func runConfigCheck(_ context.Context, args []string, _ io.Reader, stdout, stder
 	cfg, err := config.LoadFile(pos[0])
 	if err != nil {
 		fmt.Fprintf(stderr, "eiamtriage config check: %v\n", err)
+		var pe *os.PathError
+		if errors.As(err, &pe) && pe.Path == pos[0] {
+			return 2 // no file to check: as a missing --config elsewhere
+		}
 		return 1
 	}
 	for _, w := range cfg.Warnings {
