@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -42,21 +41,13 @@ func dial(ctx context.Context, cfg *config.Config, cmd string, stderr io.Writer)
 	defer cancel()
 	b, err := broker.Open(cctx, broker.ClientFromConfig(cfg, "eiamtriage-"+strings.ReplaceAll(cmd, " ", "-")), zap.NewNop())
 	if err != nil {
+		printf(stderr, "eiamtriage %s: %v\n", cmd, err)
 		if cfg.NATS.URL == "" {
-			err = fmt.Errorf("%w\nis `eiamtriage serve` running with this configuration? It runs the embedded NATS on %s", err, cfg.NATS.Listen)
+			printf(stderr, "is `eiamtriage serve` running with this configuration? It runs the embedded NATS on %s\n", cfg.NATS.Listen)
 		}
-		fmt.Fprintf(stderr, "eiamtriage %s: %v\n", cmd, err)
 		return nil, 1
 	}
 	return b, 0
-}
-
-// jsonLines returns an encoder writing one JSON value a line, with <, >
-// and & as they are.
-func jsonLines(w io.Writer) *json.Encoder {
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	return enc
 }
 
 func runPublish(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -78,12 +69,12 @@ func runPublish(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	}
 	mb, err := cfg.Mailbox(*mailbox)
 	if err != nil {
-		fmt.Fprintf(stderr, "eiamtriage publish: %v\n", err)
+		printf(stderr, "eiamtriage publish: %v\n", err)
 		return 2
 	}
 	reader, err := ingest.ReaderFor(cfg)
 	if err != nil {
-		fmt.Fprintf(stderr, "eiamtriage publish: %v\n", err)
+		printf(stderr, "eiamtriage publish: %v\n", err)
 		return 2
 	}
 	b, code := dial(ctx, cfg, "publish", stderr)
@@ -93,7 +84,7 @@ func runPublish(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	defer b.Close()
 	in, err := ingest.NewIntake(ctx, b.JS, reader, int64(cfg.Pipeline.MaxMailSize), nil)
 	if err != nil {
-		fmt.Fprintf(stderr, "eiamtriage publish: %v\n", err)
+		printf(stderr, "eiamtriage publish: %v\n", err)
 		return 1
 	}
 	failed, n, dup := 0, 0, 0
@@ -103,24 +94,24 @@ func runPublish(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		}
 		if rerr != nil {
 			failed++
-			fmt.Fprintf(stderr, "eiamtriage publish: %s: %v\n", source, rerr)
+			printf(stderr, "eiamtriage publish: %s: %v\n", source, rerr)
 			return
 		}
 		mr, err := in.Submit(ctx, raw, mb.Name, "publish:"+source)
 		if err != nil {
 			failed++
-			fmt.Fprintf(stderr, "eiamtriage publish: %v\n", err)
+			printf(stderr, "eiamtriage publish: %v\n", err)
 			return
 		}
 		if mr.Duplicate {
 			dup++
-			fmt.Fprintf(stdout, "%s\t%s\t(already taken in: not announced again)\n", mr.MailID[:12], source)
+			printf(stdout, "%s\t%s\t(already taken in: not announced again)\n", mr.MailID[:12], source)
 			return
 		}
 		n++
-		fmt.Fprintf(stdout, "%s\t%s\n", mr.MailID[:12], source)
+		printf(stdout, "%s\t%s\n", mr.MailID[:12], source)
 	})
-	fmt.Fprintf(stderr, "published %d mail(s), %d already taken in, %d failed\n", n, dup, failed)
+	printf(stderr, "published %d mail(s), %d already taken in, %d failed\n", n, dup, failed)
 	if failed > 0 || ctx.Err() != nil {
 		return 1
 	}
@@ -137,7 +128,7 @@ func openCases(ctx context.Context, cfgPath, cmd string, stderr io.Writer) (stor
 	kv, err := b.JS.KeyValue(ctx, pipeline.BucketCases)
 	if err != nil {
 		b.Close()
-		fmt.Fprintf(stderr, "eiamtriage %s: open the case bucket %s: %v (has `eiamtriage serve` run with this configuration?)\n", cmd, pipeline.BucketCases, err)
+		printf(stderr, "eiamtriage %s: open the case bucket %s: %v (has `eiamtriage serve` run with this configuration?)\n", cmd, pipeline.BucketCases, err)
 		return nil, nil, 1
 	}
 	return cases.NewStore(kv, nil), b.Close, 0
@@ -155,7 +146,7 @@ func runCasesList(ctx context.Context, args []string, _ io.Reader, stdout, stder
 	}
 	if *class != "" {
 		if _, err := event.ParseClass(*class); err != nil {
-			fmt.Fprintf(stderr, "eiamtriage cases list: --class: %v\n", strings.TrimPrefix(err.Error(), "event: "))
+			printf(stderr, "eiamtriage cases list: --class: %v\n", strings.TrimPrefix(err.Error(), "event: "))
 			return 2
 		}
 	}
@@ -166,7 +157,7 @@ func runCasesList(ctx context.Context, args []string, _ io.Reader, stdout, stder
 	defer closeFn()
 	list, err := store.List(ctx)
 	if err != nil {
-		fmt.Fprintf(stderr, "eiamtriage cases list: %v\n", err)
+		printf(stderr, "eiamtriage cases list: %v\n", err)
 		return 1
 	}
 	list = slices.DeleteFunc(list, func(c *event.Case) bool {
@@ -182,7 +173,7 @@ func runCasesList(ctx context.Context, args []string, _ io.Reader, stdout, stder
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "CASE\tMAILBOX\tCLASS\tLANG\tENTERED\tSIGNED IN\tNOTICES\tUPDATED")
 	for _, c := range list {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", c.ID, c.Mailbox, c.Class, c.Language,
+		printf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", c.ID, c.Mailbox, c.Class, c.Language,
 			personLine(c.Expected.GivenName, c.Expected.FamilyName, c.Expected.Email),
 			personLine(c.Actual.GivenName, c.Actual.FamilyName, c.Actual.Email),
 			len(c.Notices), c.Updated.Local().Format("2006-01-02 15:04"))
@@ -230,7 +221,7 @@ func runCasesShow(ctx context.Context, args []string, _ io.Reader, stdout, stder
 		}
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "eiamtriage cases show: %v\n", err)
+		printf(stderr, "eiamtriage cases show: %v\n", err)
 		return 1
 	}
 	if *asJSON {
@@ -239,21 +230,21 @@ func runCasesShow(ctx context.Context, args []string, _ io.Reader, stdout, stder
 		_ = enc.Encode(c)
 		return 0
 	}
-	fmt.Fprintf(stdout, "case %s (mailbox %s): %s (rule %d, names %s)\n", c.ID, c.Mailbox, strings.ToUpper(string(c.Class)), c.Rule, orDash(c.Names))
-	fmt.Fprintf(stdout, "  profile %s, %s, %s, signed in %s, language %s\n", orDash(c.ProfileID), orDash(c.Application), orDash(c.Organisation), orDash(formatTime(c.SignedInAt)), c.Language)
+	printf(stdout, "case %s (mailbox %s): %s (rule %d, names %s)\n", c.ID, c.Mailbox, strings.ToUpper(string(c.Class)), c.Rule, orDash(c.Names))
+	printf(stdout, "  profile %s, %s, %s, signed in %s, language %s\n", orDash(c.ProfileID), orDash(c.Application), orDash(c.Organisation), orDash(formatTime(c.SignedInAt)), c.Language)
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "  \tentered in the portal\tsigned-in user")
-	fmt.Fprintf(tw, "  given name\t%s\t%s\n", orDash(c.Expected.GivenName), orDash(c.Actual.GivenName))
-	fmt.Fprintf(tw, "  family name\t%s\t%s\n", orDash(c.Expected.FamilyName), orDash(c.Actual.FamilyName))
-	fmt.Fprintf(tw, "  e-mail\t%s\t%s\n", orDash(c.Expected.Email), orDash(c.Actual.Email))
+	printf(tw, "  given name\t%s\t%s\n", orDash(c.Expected.GivenName), orDash(c.Actual.GivenName))
+	printf(tw, "  family name\t%s\t%s\n", orDash(c.Expected.FamilyName), orDash(c.Actual.FamilyName))
+	printf(tw, "  e-mail\t%s\t%s\n", orDash(c.Expected.Email), orDash(c.Actual.Email))
 	tw.Flush()
 	for _, r := range c.Reasons {
-		fmt.Fprintf(stdout, "  - %s\n", r)
+		printf(stdout, "  - %s\n", r)
 	}
 	for _, p := range c.Problems {
-		fmt.Fprintf(stdout, "  ! %s\n", p)
+		printf(stdout, "  ! %s\n", p)
 	}
-	fmt.Fprintf(stdout, "  %d notice(s):\n", len(c.Notices))
+	printf(stdout, "  %d notice(s):\n", len(c.Notices))
 	for _, n := range c.Notices {
 		via := "mailbox " + n.Mailbox + ", " + string(n.Delivery)
 		if len(n.Forwarders) > 0 {
@@ -266,7 +257,7 @@ func runCasesShow(ctx context.Context, args []string, _ io.Reader, stdout, stder
 		if n.Duplicates > 0 {
 			dup = fmt.Sprintf(", delivered %d more time(s)", n.Duplicates)
 		}
-		fmt.Fprintf(stdout, "    %s  %s  %s  %s%s\n", n.ReceivedAt.Local().Format("2006-01-02 15:04"), n.Change, n.Class, via, dup)
+		printf(stdout, "    %s  %s  %s  %s%s\n", n.ReceivedAt.Local().Format("2006-01-02 15:04"), n.Change, n.Class, via, dup)
 	}
 	return 0
 }

@@ -27,7 +27,7 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	}
 	log, err := newLogger(cfg.Log, stderr)
 	if err != nil {
-		fmt.Fprintf(stderr, "eiamtriage serve: %v\n", err)
+		printf(stderr, "eiamtriage serve: %v\n", err)
 		return 2
 	}
 	defer log.Sync() //nolint:errcheck // nothing to do about a failed flush at exit
@@ -52,12 +52,12 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 // on stderr.
 func loadConfig(path, cmd string, stderr io.Writer) (*config.Config, bool) {
 	if path == "" {
-		fmt.Fprintf(stderr, "eiamtriage %s: --config FILE is required (start from deploy/eiamtriage.example.yaml)\n", cmd)
+		printf(stderr, "eiamtriage %s: --config FILE is required (start from deploy/eiamtriage.example.yaml)\n", cmd)
 		return nil, false
 	}
 	cfg, err := config.LoadFile(path)
 	if err != nil {
-		fmt.Fprintf(stderr, "eiamtriage %s: %v\n", cmd, err)
+		printf(stderr, "eiamtriage %s: %v\n", cmd, err)
 		return nil, false
 	}
 	return cfg, true
@@ -77,7 +77,7 @@ func runConfigCheck(_ context.Context, args []string, _ io.Reader, stdout, stder
 	}
 	cfg, err := config.LoadFile(pos[0])
 	if err != nil {
-		fmt.Fprintf(stderr, "eiamtriage config check: %v\n", err)
+		printf(stderr, "eiamtriage config check: %v\n", err)
 		var pe *os.PathError
 		if errors.As(err, &pe) && pe.Path == pos[0] {
 			return 2 // no file to check: as a missing --config elsewhere
@@ -85,17 +85,17 @@ func runConfigCheck(_ context.Context, args []string, _ io.Reader, stdout, stder
 		return 1
 	}
 	for _, w := range cfg.Warnings {
-		fmt.Fprintf(stderr, "warning: %s\n", w)
+		printf(stderr, "warning: %s\n", w)
 	}
 	if *show {
 		out, err := cfg.Redacted()
 		if err != nil {
-			fmt.Fprintf(stderr, "eiamtriage config check: %v\n", err)
+			printf(stderr, "eiamtriage config check: %v\n", err)
 			return 1
 		}
 		stdout.Write(out)
 	}
-	fmt.Fprintf(stdout, "%s: configuration is valid\n", pos[0])
+	printf(stdout, "%s: configuration is valid\n", pos[0])
 	return 0
 }
 
