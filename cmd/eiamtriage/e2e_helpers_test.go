@@ -84,6 +84,15 @@ type testConfig struct {
 // from the example in anything but those three values.
 func writeExampleConfig(t *testing.T) testConfig {
 	t.Helper()
+	return writeConfigFrom(t, nil)
+}
+
+// writeConfigFrom is writeExampleConfig with more values changed: extra
+// maps dotted keys to their YAML values and may override nats.listen,
+// http.listen and data_dir too. With extra values the loaded result is not
+// compared with the example.
+func writeConfigFrom(t *testing.T, extra map[string]string) testConfig {
+	t.Helper()
 	example := filepath.Join(repoRoot(t), "deploy", "eiamtriage.example.yaml")
 	raw, err := os.ReadFile(example)
 	if err != nil {
@@ -96,11 +105,26 @@ func writeExampleConfig(t *testing.T) testConfig {
 		NATSListen: addrs[0],
 		HTTPListen: addrs[1],
 	}
-	out, err := replaceConfigValues(string(raw), map[string]string{
+	if v, ok := extra["data_dir"]; ok {
+		tc.DataDir = v
+	}
+	if v, ok := extra["nats.listen"]; ok {
+		tc.NATSListen = v
+	}
+	if v, ok := extra["http.listen"]; ok {
+		tc.HTTPListen = v
+	}
+	values := map[string]string{
 		"data_dir":    strconv.Quote(tc.DataDir),
 		"nats.listen": tc.NATSListen,
 		"http.listen": tc.HTTPListen,
-	})
+	}
+	for k, v := range extra {
+		if k != "data_dir" {
+			values[k] = v
+		}
+	}
+	out, err := replaceConfigValues(string(raw), values)
 	if err != nil {
 		t.Fatalf("derive a configuration from %s: %v", example, err)
 	}
@@ -120,6 +144,9 @@ func writeExampleConfig(t *testing.T) testConfig {
 	if got.DataDir != tc.DataDir || got.NATS.Listen != tc.NATSListen || got.HTTP.Listen != tc.HTTPListen {
 		t.Fatalf("derived configuration: data_dir %q, nats.listen %q, http.listen %q; want %q, %q, %q",
 			got.DataDir, got.NATS.Listen, got.HTTP.Listen, tc.DataDir, tc.NATSListen, tc.HTTPListen)
+	}
+	if len(extra) > 0 {
+		return tc
 	}
 	want.DataDir, want.NATS.Listen, want.HTTP.Listen = got.DataDir, got.NATS.Listen, got.HTTP.Listen
 	if !reflect.DeepEqual(got, want) {
@@ -220,6 +247,20 @@ func startServe(t *testing.T, cfg testConfig, name string) *serveProc {
 	return p
 }
 
+// httpAddr is the address serve's operations listener is bound to: the
+// configured one, or with port 0 the one serve recorded in data_dir ("" as
+// long as it has not).
+func (c testConfig) httpAddr() string {
+	if !strings.HasSuffix(c.HTTPListen, ":0") {
+		return c.HTTPListen
+	}
+	b, err := os.ReadFile(filepath.Join(c.DataDir, httpAddrFile))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
 // cleanEnv is the test's environment without the NATS secrets the
 // configuration would otherwise pick up.
 func cleanEnv() []string {
@@ -256,7 +297,6 @@ func (p *serveProc) exited() bool {
 // the process exits first or readyTimeout passes.
 func (p *serveProc) waitReady() {
 	p.t.Helper()
-	url := "http://" + p.cfg.HTTPListen + "/readyz"
 	client := &http.Client{Timeout: 2 * time.Second}
 	deadline := time.Now().Add(readyTimeout)
 	last := "no answer yet"
@@ -264,6 +304,7 @@ func (p *serveProc) waitReady() {
 		if p.exited() {
 			p.t.Fatalf("%s exited before it was ready: %v", p.name, p.waitErr)
 		}
+		url := "http://" + p.cfg.httpAddr() + "/readyz"
 		resp, err := client.Get(url)
 		if err == nil {
 			body, _ := readAllLimited(resp)

@@ -42,7 +42,7 @@ func dial(ctx context.Context, cfg *config.Config, cmd string, stderr io.Writer)
 	b, err := broker.Open(cctx, broker.ClientFromConfig(cfg, "eiamtriage-"+strings.ReplaceAll(cmd, " ", "-")), zap.NewNop())
 	if err != nil {
 		printf(stderr, "eiamtriage %s: %v\n", cmd, err)
-		if cfg.NATS.URL == "" {
+		if cfg.NATS.URL == "" && !strings.HasSuffix(cfg.NATS.Listen, ":0") {
 			printf(stderr, "is `eiamtriage serve` running with this configuration? It runs the embedded NATS on %s\n", cfg.NATS.Listen)
 		}
 		return nil, 1
