@@ -302,8 +302,7 @@ func TestSuccessAcks(t *testing.T) {
 		return nil
 	}, m)
 	ev := publish(t, js, "ok-1")
-	info := settled(t, js, StreamNotices, "ack", 1)
-	time.Sleep(100 * time.Millisecond) // a redelivery would show by now
+	info := settled(t, js, StreamNotices, "ack", 1) // acked: no redelivery can follow
 	if calls.Load() != 1 || got.Load() != ev.ID {
 		t.Fatalf("handler called %d times with %v", calls.Load(), got.Load())
 	}
@@ -365,8 +364,7 @@ func TestPermanentFailureDeadLetters(t *testing.T) {
 		return Permanent(fmt.Errorf("recipient %s rejected", "x@example.org"))
 	}, m)
 	ev := publish(t, js, "poison")
-	settled(t, js, StreamNotices, "perm", 1)
-	time.Sleep(100 * time.Millisecond)
+	settled(t, js, StreamNotices, "perm", 1) // terminated: no redelivery can follow
 	if calls.Load() != 1 {
 		t.Fatalf("handler called %d times, want 1", calls.Load())
 	}
@@ -401,7 +399,6 @@ func TestTemporaryFailureForeverDeadLettersAfterMaxDeliver(t *testing.T) {
 	publish(t, js, "doomed")
 	eventually(t, "a dead letter", func() bool { return len(deadLetters(t, js, "forever")) == 1 })
 	settled(t, js, StreamNotices, "forever", 1)
-	time.Sleep(100 * time.Millisecond)
 	if calls.Load() != 3 {
 		t.Fatalf("handler called %d times, want 3", calls.Load())
 	}
@@ -498,26 +495,46 @@ func TestShutdownLetsInFlightHandlerFinish(t *testing.T) {
 	js := setup(t)
 	entered := make(chan struct{})
 	release := make(chan struct{})
+	var returned atomic.Bool
 	var ctxErr atomic.Value
 	cfg := testConfig("shutdown")
 	cfg.Status = &Status{}
-	r := start(t, js, cfg, func(ctx context.Context, msg Msg) error {
-		close(entered)
-		<-release
-		ctxErr.Store(fmt.Sprint(ctx.Err()))
-		return nil
-	}, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	type result struct {
+		err             error
+		handlerReturned bool // when Run returned
+	}
+	done := make(chan result, 1)
+	go func() {
+		err := Run(ctx, js, cfg, func(ctx context.Context, msg Msg) error {
+			close(entered)
+			<-release
+			ctxErr.Store(fmt.Sprint(ctx.Err()))
+			returned.Store(true)
+			return nil
+		}, zaptest.NewLogger(t), nil)
+		done <- result{err, returned.Load()}
+	}()
+	eventually(t, "the consumer to run", cfg.Status.Running)
 	publish(t, js, "slow")
 	<-entered
-	r.cancel()
-	select {
-	case <-r.done:
-		t.Fatal("Run returned while a handler was running")
-	case <-time.After(200 * time.Millisecond):
-	}
+	cancel()
+	// Run is stopping: the consumer says so, and the handler still holds
+	// its message.
+	eventually(t, "the consumer to stop fetching", func() bool { return !cfg.Status.Running() })
 	close(release)
-	if err := r.stop(t); err != nil {
-		t.Fatalf("Run: %v", err)
+	var res result
+	select {
+	case res = <-done:
+	case <-time.After(waitFor):
+		t.Fatal("Run did not return after its handler did")
+	}
+	if res.err != nil {
+		t.Fatalf("Run: %v", res.err)
+	}
+	if !res.handlerReturned {
+		t.Fatal("Run returned while a handler was running")
 	}
 	if got := ctxErr.Load(); got != "<nil>" {
 		t.Errorf("handler ctx cancelled during the grace period: %v", got)
@@ -528,7 +545,7 @@ func TestShutdownLetsInFlightHandlerFinish(t *testing.T) {
 	if cfg.Status.Running() {
 		t.Error("status running after Run returned")
 	}
-	if err := Ready(context.Background(), js, cfg.Status); err == nil || !strings.Contains(err.Error(), "shutdown") {
+	if err := Ready(context.Background(), js, cfg.Status); err == nil || !strings.Contains(err.Error(), "stopped") {
 		t.Errorf("Ready after stop: %v", err)
 	}
 }
