@@ -218,6 +218,13 @@ type serveProc struct {
 // test failed.
 func startServe(t *testing.T, cfg testConfig, name string) *serveProc {
 	t.Helper()
+	return startServeEnv(t, cfg, name, nil)
+}
+
+// startServeEnv is startServe with more environment variables (the test
+// hooks' of testhooks.go).
+func startServeEnv(t *testing.T, cfg testConfig, name string, env []string) *serveProc {
+	t.Helper()
 	logPath := filepath.Join(t.TempDir(), name+".log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
@@ -226,7 +233,7 @@ func startServe(t *testing.T, cfg testConfig, name string) *serveProc {
 	defer logFile.Close() // the child has its own descriptor
 	cmd := exec.Command(binPath, "serve", "--config", cfg.Path)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.Env = cleanEnv()
+	cmd.Env = append(cleanEnv(), env...)
 	p := &serveProc{t: t, name: name, cfg: cfg, cmd: cmd, logPath: logPath, done: make(chan struct{})}
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
