@@ -185,7 +185,7 @@ func TestHostileMailInTheDaemon(t *testing.T) {
 // deadline lies beyond the grace); the message it held is handed back, and
 // the next serve takes it in.
 func TestSIGTERMStopsServeWithAHandlerThatNeverReturns(t *testing.T) {
-	const grace = 10 * time.Second                                            // pipeline.DefaultShutdownGrace
+	const grace = 10 * time.Second                                           // pipeline.DefaultShutdownGrace
 	cfg := writeConfigFrom(t, map[string]string{"pipeline.ack_wait": "15s"}) // handler deadline 12s, beyond the grace
 	hookLog := filepath.Join(t.TempDir(), "hooks.log")
 	p := startServeEnv(t, cfg, "serve-1", []string{"EIAMTRIAGE_TESTHOOK_LOG=" + hookLog, "EIAMTRIAGE_TESTHOOK_BLOCK=hostile.eml"})
