@@ -122,7 +122,10 @@ func newLogger(lc config.Log, w io.Writer) (*zap.Logger, error) {
 	} else {
 		enc = zapcore.NewJSONEncoder(ec)
 	}
-	return zap.New(zapcore.NewCore(enc, zapcore.Lock(zapcore.AddSync(w)), level)), nil
+	// zap escapes the C0 controls in JSON, not C1 or format characters, and
+	// a console line's message not at all: a mail's values (a source, a
+	// reason) pass through the JSON escaper, one entry per Write.
+	return zap.New(zapcore.NewCore(enc, zapcore.Lock(zapcore.AddSync(jsonEscaper{w})), level)), nil
 }
 
 func isTerminal(f *os.File) bool {
