@@ -8,9 +8,11 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"go.uber.org/zap"
 
 	"github.com/eiamtriage/eiamtriage/ingest"
@@ -87,9 +89,20 @@ func runPublish(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		printf(stderr, "eiamtriage publish: %v\n", err)
 		return 1
 	}
-	failed, n, dup := 0, 0, 0
+	// The run ends early, with every file after counted as not tried,
+	// when the connection to NATS is gone (the daemon stopped: waiting
+	// would never end), when a mail is not taken in within submitTimeout,
+	// or on SIGINT.
+	runCtx, stop := watchConnection(ctx, b)
+	defer stop()
+	var n, dup, failed, notTried int
+	var stopped error
 	_ = eachMessage(paths, stdin, func(source string, raw []byte, rerr error) {
-		if ctx.Err() != nil {
+		if stopped == nil && runCtx.Err() != nil {
+			stopped = context.Cause(runCtx)
+		}
+		if stopped != nil {
+			notTried++
 			return
 		}
 		if rerr != nil {
@@ -97,10 +110,21 @@ func runPublish(ctx context.Context, args []string, stdin io.Reader, stdout, std
 			printf(stderr, "eiamtriage publish: %s: %v\n", source, rerr)
 			return
 		}
-		mr, err := in.Submit(ctx, raw, mb.Name, "publish:"+source)
+		sctx, cancel := context.WithTimeout(runCtx, submitTimeout)
+		mr, err := in.Submit(sctx, raw, mb.Name, "publish:"+source)
+		cancel()
 		if err != nil {
 			failed++
-			printf(stderr, "eiamtriage publish: %v\n", err)
+			switch {
+			case runCtx.Err() != nil:
+				stopped = context.Cause(runCtx)
+				printf(stderr, "eiamtriage publish: %s: not known whether it was taken in (publish it again: a mail is taken in once)\n", source)
+			case errors.Is(err, context.DeadlineExceeded):
+				stopped = fmt.Errorf("%s was not taken in within %s: the daemon does not answer (see its /readyz and its log)", source, submitTimeout)
+				printf(stderr, "eiamtriage publish: %v\n", err)
+			default:
+				printf(stderr, "eiamtriage publish: %v\n", err)
+			}
 			return
 		}
 		if mr.Duplicate {
@@ -111,15 +135,66 @@ func runPublish(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		n++
 		printf(stdout, "%s\t%s\n", mr.MailID[:12], source)
 	})
-	printf(stderr, "published %d mail(s), %d already taken in, %d failed\n", n, dup, failed)
-	if failed > 0 || ctx.Err() != nil {
+	if stopped != nil {
+		printf(stderr, "eiamtriage publish: stopped: %v\n", stopped)
+	}
+	printf(stderr, "published %d mail(s), %d already taken in, %d failed, %d not tried\n", n, dup, failed, notTried)
+	if notTried > 0 {
+		printf(stderr, "publish the files not tried again once the daemon runs: a mail already taken in is recognised\n")
+	}
+	if failed > 0 || notTried > 0 || stopped != nil {
 		return 1
 	}
 	return 0
 }
 
-// openCases opens the case store of the daemon the configuration names;
-// code is openClient's, or 1 when the bucket cannot be opened.
+// submitTimeout bounds the taking in of one mail by publish (a mail of up
+// to pipeline.max_mail_size into the object store included).
+const submitTimeout = 30 * time.Second
+
+// reconnectPatience is how long a command waits for a lost connection to
+// NATS to come back (a cluster node failing over) before it gives up.
+const reconnectPatience = 5 * time.Second
+
+// watchConnection returns a context that ends with ctx, or with a cause
+// naming the server when b's connection has been lost for
+// reconnectPatience or closed. stop releases the watch.
+func watchConnection(ctx context.Context, b *broker.Broker) (context.Context, func()) {
+	wctx, cancel := context.WithCancelCause(ctx)
+	ch := b.Conn.StatusChanged(nats.CONNECTED, nats.RECONNECTING, nats.CLOSED)
+	url := b.Conn.ConnectedUrlRedacted()
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		var timer <-chan time.Time
+		for {
+			select {
+			case st, ok := <-ch:
+				switch {
+				case !ok:
+					return
+				case st == nats.RECONNECTING:
+					timer = time.After(reconnectPatience)
+				case st == nats.CONNECTED:
+					timer = nil
+				case st == nats.CLOSED:
+					cancel(fmt.Errorf("the connection to NATS at %s was closed", url))
+					return
+				}
+			case <-timer:
+				cancel(fmt.Errorf("lost the connection to NATS at %s for %s (has `eiamtriage serve` stopped?)", url, reconnectPatience))
+				return
+			case <-wctx.Done():
+				return
+			}
+		}
+	})
+	return wctx, func() {
+		cancel(nil)
+		b.Conn.RemoveStatusListener(ch)
+		wg.Wait()
+	}
+}
+
 func openCases(ctx context.Context, cfgPath, cmd string, stderr io.Writer) (store *cases.Store, closeFn func(), code int) {
 	_, b, code := openClient(ctx, cfgPath, cmd, stderr)
 	if code != 0 {
