@@ -98,6 +98,20 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *zap.Logger) (*daemo
 	}
 	d.svc = service.New(log, reg, d.http)
 	pm := pipeline.NewMetrics(reg)
+	if cfg.NATS.Embedded() {
+		// The store under data_dir: not ready while it is full, and
+		// JetStream restarted once it has space again.
+		d.svc.Add(service.Part{
+			Name: "store",
+			Run:  b.WatchStore,
+			Ready: func(context.Context) error {
+				if err := b.StoreHealth(); err != nil {
+					return fmt.Errorf("data_dir %s: %w", cfg.DataDir, err)
+				}
+				return nil
+			},
+		})
+	}
 
 	st, err := stage.New(ctx, b.JS, stage.Options{
 		Classifier: classify.New(classifyOptions(cfg)),

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -110,6 +111,12 @@ func runPublish(ctx context.Context, args []string, stdin io.Reader, stdout, std
 			printf(stderr, "eiamtriage publish: %s: %v\n", source, rerr)
 			return
 		}
+		if err := storeFull(cfg); err != nil {
+			// A full embedded store answers with nothing but timeouts.
+			stopped = err
+			notTried++
+			return
+		}
 		sctx, cancel := context.WithTimeout(runCtx, submitTimeout)
 		mr, err := in.Submit(sctx, raw, mb.Name, "publish:"+source)
 		cancel()
@@ -119,8 +126,14 @@ func runPublish(ctx context.Context, args []string, stdin io.Reader, stdout, std
 			case runCtx.Err() != nil:
 				stopped = context.Cause(runCtx)
 				printf(stderr, "eiamtriage publish: %s: not known whether it was taken in (publish it again: a mail is taken in once)\n", source)
+			case errors.Is(err, pipeline.ErrStoreFull):
+				stopped = fmt.Errorf("the daemon's store is full (%s): free space, the daemon takes mail in again by itself", storeName(cfg))
+				printf(stderr, "eiamtriage publish: %v\n", err)
 			case errors.Is(err, context.DeadlineExceeded):
-				stopped = fmt.Errorf("%s was not taken in within %s: the daemon does not answer (see its /readyz and its log)", source, submitTimeout)
+				stopped = storeFull(cfg)
+				if stopped == nil {
+					stopped = fmt.Errorf("%s was not taken in within %s: the daemon does not answer (see its /readyz and its log)", source, submitTimeout)
+				}
 				printf(stderr, "eiamtriage publish: %v\n", err)
 			default:
 				printf(stderr, "eiamtriage publish: %v\n", err)
@@ -146,6 +159,27 @@ func runPublish(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		return 1
 	}
 	return 0
+}
+
+// storeFull reports, for the embedded server, whether its store under
+// data_dir is full (the command runs on the daemon's host with its
+// configuration).
+func storeFull(cfg *config.Config) error {
+	if !cfg.NATS.Embedded() {
+		return nil
+	}
+	if err := broker.CheckStoreSpace(filepath.Join(cfg.DataDir, "nats")); err != nil {
+		return fmt.Errorf("the daemon's store under data_dir %s is full: %w", cfg.DataDir, err)
+	}
+	return nil
+}
+
+// storeName names the daemon's store in a message.
+func storeName(cfg *config.Config) string {
+	if cfg.NATS.Embedded() {
+		return "data_dir " + cfg.DataDir
+	}
+	return "the NATS server at " + cfg.NATS.URL
 }
 
 // submitTimeout bounds the taking in of one mail by publish (a mail of up

@@ -72,6 +72,9 @@ type Options struct {
 	// MaxMemory and MaxStore bound the embedded server's JetStream memory
 	// and disk use in bytes. Defaults DefaultMaxMemory and DefaultMaxStore.
 	MaxMemory, MaxStore int64
+	// StoreCheckInterval is how often WatchStore looks at a full store
+	// (default DefaultStoreCheckInterval).
+	StoreCheckInterval time.Duration
 
 	// Name is the client connection name, as shown by `nats server report
 	// connections`. Default DefaultName.
@@ -117,9 +120,10 @@ type Broker struct {
 	closeOnce sync.Once
 
 	// The embedded server's state directory and the lock on it, held
-	// until Close.
+	// until Close; what it knows of its store.
 	stateDir string
 	lock     *os.File
+	store    *storeState
 }
 
 // Open starts the embedded server (when opts.URL is empty) or connects to
@@ -269,7 +273,15 @@ func openEmbedded(ctx context.Context, opts Options, log *zap.Logger) (*Broker, 
 	if err != nil {
 		return fail(nil, fmt.Errorf("broker: configure embedded NATS server on %s with store %s: %w", opts.Listen, opts.StoreDir, err))
 	}
-	sl := &serverLogger{log: log.Named("nats-server")}
+	if opts.StoreCheckInterval <= 0 {
+		opts.StoreCheckInterval = DefaultStoreCheckInterval
+	}
+	store := &storeState{
+		dir:      opts.StoreDir,
+		jsConfig: server.JetStreamConfig{StoreDir: opts.StoreDir, MaxMemory: opts.MaxMemory, MaxStore: opts.MaxStore},
+		interval: opts.StoreCheckInterval,
+	}
+	sl := &serverLogger{log: log.Named("nats-server"), store: store}
 	srv.SetLoggerV2(sl, false, false, false)
 	srv.Start()
 	if err := waitReady(ctx, srv, sl); err != nil {
@@ -282,7 +294,7 @@ func openEmbedded(ctx context.Context, opts Options, log *zap.Logger) (*Broker, 
 		return fail(srv, fmt.Errorf("broker: embedded NATS server on %s (store %s) did not start: %w", opts.Listen, opts.StoreDir, err))
 	}
 
-	b := &Broker{srv: srv, url: srv.ClientURL(), log: log, closed: make(chan struct{}), stateDir: opts.StateDir, lock: lock}
+	b := &Broker{srv: srv, url: srv.ClientURL(), log: log, closed: make(chan struct{}), stateDir: opts.StateDir, lock: lock, store: store}
 	no := append(b.natsOptions(opts), nats.InProcessServer(srv))
 	switch {
 	case opts.User != "":
@@ -436,11 +448,20 @@ func redactURLs(s string) string {
 type serverLogger struct {
 	log   *zap.Logger
 	fatal atomic.Pointer[string]
+	store *storeState // told of errors that say the store is full
 }
 
 func (l *serverLogger) Noticef(format string, v ...any) { l.log.Debug(fmt.Sprintf(format, v...)) }
-func (l *serverLogger) Warnf(format string, v ...any)   { l.log.Warn(fmt.Sprintf(format, v...)) }
-func (l *serverLogger) Errorf(format string, v ...any)  { l.log.Error(fmt.Sprintf(format, v...)) }
+func (l *serverLogger) Warnf(format string, v ...any) {
+	msg := fmt.Sprintf(format, v...)
+	l.store.noteServerError(msg)
+	l.log.Warn(msg)
+}
+func (l *serverLogger) Errorf(format string, v ...any) {
+	msg := fmt.Sprintf(format, v...)
+	l.store.noteServerError(msg)
+	l.log.Error(msg)
+}
 func (l *serverLogger) Debugf(format string, v ...any)  { l.log.Debug(fmt.Sprintf(format, v...)) }
 func (l *serverLogger) Tracef(string, ...any)           {}
 func (l *serverLogger) Fatalf(format string, v ...any) {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eiamtriage/eiamtriage/internal/broker"
 	"github.com/eiamtriage/eiamtriage/internal/broker/brokertest"
 	"github.com/eiamtriage/eiamtriage/internal/event"
 	"github.com/nats-io/nats.go/jetstream"
@@ -748,4 +749,40 @@ func TestDeadLetterRepublishDeduplicated(t *testing.T) {
 	if n := len(deadLetters(t, js, "twice")); n != 1 {
 		t.Fatalf("%d dead letters, want 1", n)
 	}
+}
+
+// TestPublishSaysTheStoreIsFull: a server whose JetStream store limit is
+// reached refuses a publish for lack of resources; Publish returns at
+// once with ErrStoreFull (temporary, not Permanent), not a timeout.
+func TestPublishSaysTheStoreIsFull(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b, err := broker.Open(ctx, broker.Options{Listen: "127.0.0.1:0", StoreDir: t.TempDir(), MaxStore: 1 << 20}, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if err := EnsureStreams(ctx, b.JS, StreamConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	big := strings.Repeat("x", 100<<10)
+	for i := range 40 {
+		ev, err := event.New(event.TypeMailReceived, "test", fmt.Sprint("full-", i), time.Now(), map[string]string{"pad": big})
+		if err != nil {
+			t.Fatal(err)
+		}
+		began := time.Now()
+		err = Publish(ctx, b.JS, event.SubjectNoticeReceived, ev)
+		if err == nil {
+			continue
+		}
+		if !errors.Is(err, ErrStoreFull) || IsPermanent(err) {
+			t.Fatalf("publish %d into a full store: %v; want ErrStoreFull, not permanent", i, err)
+		}
+		if d := time.Since(began); d > 2*time.Second {
+			t.Errorf("the refusal took %s: retried instead of reported", d)
+		}
+		return
+	}
+	t.Fatal("40 publishes of 100 KiB fitted a store limited to 1 MiB")
 }
