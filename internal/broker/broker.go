@@ -462,8 +462,8 @@ func (l *serverLogger) Errorf(format string, v ...any) {
 	l.store.noteServerError(msg)
 	l.log.Error(msg)
 }
-func (l *serverLogger) Debugf(format string, v ...any)  { l.log.Debug(fmt.Sprintf(format, v...)) }
-func (l *serverLogger) Tracef(string, ...any)           {}
+func (l *serverLogger) Debugf(format string, v ...any) { l.log.Debug(fmt.Sprintf(format, v...)) }
+func (l *serverLogger) Tracef(string, ...any)          {}
 func (l *serverLogger) Fatalf(format string, v ...any) {
 	msg := fmt.Sprintf(format, v...)
 	l.log.Error(msg)
