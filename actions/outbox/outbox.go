@@ -376,4 +376,3 @@ func sortEntries(es []Entry) {
 		return strings.Compare(a.ID, b.ID)
 	})
 }
-
