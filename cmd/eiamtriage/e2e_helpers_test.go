@@ -225,7 +225,8 @@ func startServe(t *testing.T, cfg testConfig, name string) *serveProc {
 func cleanEnv() []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, config.EnvNATSPassword+"=") || strings.HasPrefix(kv, config.EnvNATSToken+"=") {
+		if strings.HasPrefix(kv, config.EnvNATSPassword+"=") || strings.HasPrefix(kv, config.EnvNATSToken+"=") ||
+			strings.HasPrefix(kv, config.EnvSMTPPassword+"=") {
 			continue
 		}
 		env = append(env, kv)
