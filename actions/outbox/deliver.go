@@ -18,6 +18,11 @@ import (
 // that the entry says failed before the dead letter is written.
 const maxDeliver = 1 << 30
 
+// maxAckPending bounds the requests delivered and not settled, those
+// waiting out a retry's delay included: with the relay down for a weekend
+// every queued mail waits so, and a new one must still get its turn.
+const maxAckPending = 10000
+
 // ErrNoRelay is the failure of every attempt while no relay is configured.
 var ErrNoRelay = errors.New("no SMTP relay configured (smtp.address is empty)")
 
@@ -36,6 +41,7 @@ func (o *Outbox) Consumer() pipeline.ConsumerConfig {
 		AckWait:        o.opts.AckWait,
 		HandlerTimeout: o.handlerTimeout(),
 		Workers:        o.opts.Workers,
+		MaxAckPending:  maxAckPending,
 		Status:         o.status,
 		Now:            o.opts.Now,
 	}
