@@ -1,6 +1,7 @@
 package trust
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -148,11 +149,19 @@ func quote(s string) string {
 	return strconv.QuoteToASCII(s)
 }
 
-// quoteList renders a list of values with quote, comma separated.
+// maxListed bounds the values of one list named in a reason.
+const maxListed = 8
+
+// quoteList renders a list of values with quote, comma separated, at most
+// maxListed of them.
 func quoteList(list []string) string {
-	q := make([]string, len(list))
-	for i, s := range list {
+	n := min(len(list), maxListed)
+	q := make([]string, n, n+1)
+	for i, s := range list[:n] {
 		q[i] = quote(s)
+	}
+	if len(list) > n {
+		q = append(q, fmt.Sprintf("and %d more", len(list)-n))
 	}
 	return strings.Join(q, ", ")
 }

@@ -90,7 +90,17 @@ func authenticate(ctx context.Context, p *Policy, h textproto.Header, raw []byte
 // judge reads the counted header f for the folded domain fromDomain.
 func judge(f arField, label, fromDomain string) authResult {
 	says := fmt.Sprintf("the topmost Authentication-Results header %s says %s", label, summarise(f))
+	// The header has a result per DKIM signature, and the sender
+	// chooses how many signatures a mail carries: notes are bounded.
 	var notes []string
+	dropped := 0
+	note := func(format string, args ...any) {
+		if len(notes) == maxListed {
+			dropped++
+			return
+		}
+		notes = append(notes, fmt.Sprintf(format, args...))
+	}
 	var dkimDomain, dmarcDomain string
 	for i := range f.results {
 		r := &f.results[i]
@@ -103,22 +113,22 @@ func judge(f arField, label, fromDomain string) authResult {
 			id, ni := r.prop("header.i")
 			switch {
 			case nd > 1 || ni > 1:
-				notes = append(notes, "a dkim=pass result names header.d or header.i more than once: it does not count")
+				note("a dkim=pass result names header.d or header.i more than once: it does not count")
 				continue
 			case nd == 0 && ni == 0:
-				notes = append(notes, "a dkim=pass result names no signing domain (header.d or header.i): it does not count")
+				note("a dkim=pass result names no signing domain (header.d or header.i): it does not count")
 				continue
 			case nd == 0:
 				// Gmail writes header.i=@domain and no header.d.
 				at := strings.LastIndexByte(id, '@')
 				if at < 0 {
-					notes = append(notes, fmt.Sprintf("a dkim=pass result has header.i=%s, which is no identifier (no '@'): it does not count", quote(id)))
+					note("a dkim=pass result has header.i=%s, which is no identifier (no '@'): it does not count", quote(id))
 					continue
 				}
 				d = id[at+1:]
 			}
 			if !aligned(d, fromDomain) {
-				notes = append(notes, fmt.Sprintf("dkim=pass for %s is not aligned with the From domain %s (another organisational domain, or not a plain ASCII domain)", quote(d), quote(fromDomain)))
+				note("dkim=pass for %s is not aligned with the From domain %s (another organisational domain, or not a plain ASCII domain)", quote(d), quote(fromDomain))
 				continue
 			}
 			if dkimDomain == "" {
@@ -128,18 +138,21 @@ func judge(f arField, label, fromDomain string) authResult {
 			hf, n := r.prop("header.from")
 			switch {
 			case n == 0:
-				notes = append(notes, "dmarc=pass names no header.from, so it may be for another domain: it does not count")
+				note("dmarc=pass names no header.from, so it may be for another domain: it does not count")
 				continue
 			case n > 1:
-				notes = append(notes, "a dmarc=pass result names header.from more than once: it does not count")
+				note("a dmarc=pass result names header.from more than once: it does not count")
 				continue
 			}
 			if d, ok := foldDomain(hf); !ok || d != fromDomain {
-				notes = append(notes, fmt.Sprintf("dmarc=pass is for header.from=%s, not for the From domain %s", quote(hf), quote(fromDomain)))
+				note("dmarc=pass is for header.from=%s, not for the From domain %s", quote(hf), quote(fromDomain))
 				continue
 			}
 			dmarcDomain = fromDomain
 		}
+	}
+	if dropped > 0 {
+		notes = append(notes, fmt.Sprintf("and %d more such notes", dropped))
 	}
 	switch {
 	case dkimDomain != "":

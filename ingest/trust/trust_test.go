@@ -517,3 +517,39 @@ func BenchmarkCheck(b *testing.B) {
 		}
 	}
 }
+
+// TestReasonsBounded: the sender chooses how many From fields, results and
+// signatures a mail has; the reasons must not grow with them.
+func TestReasonsBounded(t *testing.T) {
+	many := func(line string, n int) []string {
+		l := make([]string, n)
+		for i := range l {
+			l[i] = line
+		}
+		return l
+	}
+	long := strings.Repeat("İ", 5000)
+	tests := []struct {
+		name string
+		p    *Policy
+		raw  []byte
+	}{
+		{"many From fields", policyBE(), msg(many(from("x"+long+"@evil.example"), 60)...)},
+		{"many dkim results", policyBE(), msg(ar("mx.be.ch"+strings.Repeat("; dkim=pass header.d=evil"+long+".example", 60)), from(eiam))},
+		{"many headers of other servers", policyBE(), msg(append(many(ar("mx"+long+"; dkim=pass header.d=admin.ch"), 60), from(eiam))...)},
+		{"many unreadable counted headers", policyM365(), msg(append(many(ar("dkim=pass ("+long), 60), from(eiam))...)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := Check(context.Background(), tt.p, tt.raw, direct())
+			assertReasons(t, got)
+			n := 0
+			for _, r := range got.Reasons {
+				n += len(r)
+			}
+			if n > 32<<10 || len(got.Reasons) > 2*maxListed+4 {
+				t.Errorf("%d reasons of %d bytes in all for a mail of %d bytes", len(got.Reasons), n, len(tt.raw))
+			}
+		})
+	}
+}
