@@ -41,10 +41,11 @@ func authenticate(ctx context.Context, p *Policy, h textproto.Header, raw []byte
 		// reasons as they are.
 		f, err := parseAR(v)
 		if errors.Is(err, errNoID) {
-			if p.Microsoft365 {
-				// It may be Microsoft 365's own header: what it says
-				// is unknown, and a header below it may be planted.
-				return authResult{reasons: []string{fmt.Sprintf("the topmost Authentication-Results header that may be Microsoft 365's cannot be read (%v): %s", err, quote(v))}}
+			if p.Microsoft365 || contains(ids, asciiLower(leadingWord(v))) {
+				// It may be the boundary server's own header (Microsoft
+				// 365's has no authserv-id to tell): what it says is
+				// unknown, and a header below it may be planted.
+				return authResult{reasons: []string{fmt.Sprintf("the topmost Authentication-Results header that may be the organisation's server's cannot be read (%v): %s", err, quote(v))}}
 			}
 			unreadID++
 			continue
@@ -85,6 +86,17 @@ func authenticate(ctx context.Context, p *Policy, h textproto.Header, raw []byte
 	r.reasons = append(r.reasons, none)
 	r.reasons = append(r.reasons, notes...)
 	return r
+}
+
+// leadingWord returns the first word of v, up to white space, a comment,
+// a quote or ';': the authserv-id of a field whose authserv-id parseAR
+// cannot read for certain.
+func leadingWord(v string) string {
+	v = strings.TrimLeft(v, " \t\r\n")
+	if i := strings.IndexAny(v, " \t\r\n(\";"); i >= 0 {
+		return v[:i]
+	}
+	return v
 }
 
 // judge reads the counted header f for the folded domain fromDomain.
