@@ -16,6 +16,7 @@ type authResult struct {
 	authservID string
 	domain     string
 	reasons    []string // decisive first
+	temporary  bool     // a retry may pass (DNS failed temporarily)
 }
 
 // maxSummarised bounds the results of one header named in a reason.

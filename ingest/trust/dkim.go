@@ -27,7 +27,7 @@ func verifyDKIM(ctx context.Context, r Resolver, raw []byte, nsigs int, fromDoma
 		return authResult{reasons: []string{"the mail carries no DKIM signature that the service could verify"}}
 	}
 	if err := ctx.Err(); err != nil {
-		return authResult{reasons: []string{fmt.Sprintf("DNS temporarily failed: the check was cancelled before the DKIM keys were looked up (%s); a retry may pass", quote(err.Error()))}}
+		return authResult{temporary: true, reasons: []string{fmt.Sprintf("DNS temporarily failed: the check was cancelled before the DKIM keys were looked up (%s); a retry may pass", quote(err.Error()))}}
 	}
 	if r == nil {
 		r = net.DefaultResolver
@@ -66,7 +66,7 @@ func verifyDKIM(ctx context.Context, r Resolver, raw []byte, nsigs int, fromDoma
 		}
 	}
 	if temp != "" {
-		return authResult{reasons: append([]string{fmt.Sprintf("DNS temporarily failed while verifying the DKIM signature of %s: not trusted for now, a retry may pass", quote(temp))}, notes...)}
+		return authResult{temporary: true, reasons: append([]string{fmt.Sprintf("DNS temporarily failed while verifying the DKIM signature of %s: not trusted for now, a retry may pass", quote(temp))}, notes...)}
 	}
 	return authResult{reasons: append([]string{fmt.Sprintf("no DKIM signature verified by the service passes for the From domain %s", quote(fromDomain))}, notes...)}
 }

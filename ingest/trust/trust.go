@@ -190,6 +190,7 @@ func Check(ctx context.Context, p *Policy, raw []byte, c Chain) event.Trust {
 		Sender:     from,
 		AuthservID: a.authservID,
 		Domain:     a.domain,
+		Temporary:  a.temporary && !a.trusted,
 		Reasons:    append(a.reasons, reasons...),
 	}
 	if a.trusted {

@@ -74,6 +74,7 @@ type want struct {
 	authservID string
 	domain     string
 	sender     string
+	temporary  bool
 	// reasons must each occur in one of the verdict's reasons; the first
 	// of them in its first (decisive) reason.
 	reasons []string
@@ -311,6 +312,9 @@ func assertTrust(t *testing.T, got event.Trust, w want) {
 	}
 	if got.AuthservID != w.authservID || got.Domain != w.domain || got.Sender != w.sender {
 		t.Errorf("AuthservID, Domain, Sender = %q, %q, %q; want %q, %q, %q", got.AuthservID, got.Domain, got.Sender, w.authservID, w.domain, w.sender)
+	}
+	if got.Temporary != w.temporary {
+		t.Errorf("Temporary = %v, want %v", got.Temporary, w.temporary)
 	}
 	assertReasons(t, got)
 	for i, r := range w.reasons {

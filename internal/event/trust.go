@@ -44,6 +44,10 @@ type Trust struct {
 	// to it: admin.ch signs for eiam.admin.ch), or the DMARC header.from
 	// domain. Empty for "off" and "content-only" and when not Trusted.
 	Domain string `json:"domain,omitempty"`
+	// Temporary is true when the verdict may change on a retry (a DNS
+	// lookup for the service's own DKIM check failed temporarily): the
+	// ingest retries such a mail instead of quarantining it.
+	Temporary bool `json:"temporary,omitempty"`
 	// Reasons say in words an operator understands what was checked and
 	// what decided, the decisive reason first. Never empty. Values taken
 	// from the mail are quoted and escaped (no control or non-ASCII
