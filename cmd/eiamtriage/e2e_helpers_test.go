@@ -84,6 +84,18 @@ type testConfig struct {
 // from the example in anything but those three values.
 func writeExampleConfig(t *testing.T) testConfig {
 	t.Helper()
+	return deriveExampleConfig(t, true)
+}
+
+// writeAuthenticatingConfig is writeExampleConfig with the example's
+// sender authentication as it is (on).
+func writeAuthenticatingConfig(t *testing.T) testConfig {
+	t.Helper()
+	return deriveExampleConfig(t, false)
+}
+
+func deriveExampleConfig(t *testing.T, authOffForFixtures bool) testConfig {
+	t.Helper()
 	example := filepath.Join(repoRoot(t), "deploy", "eiamtriage.example.yaml")
 	raw, err := os.ReadFile(example)
 	if err != nil {
@@ -113,7 +125,9 @@ func writeExampleConfig(t *testing.T) testConfig {
 	if !strings.Contains(out, authOn) {
 		t.Fatalf("the example configuration has no line %q", authOn)
 	}
-	out = strings.Replace(out, authOn, authOff, 1)
+	if authOffForFixtures {
+		out = strings.Replace(out, authOn, authOff, 1)
+	}
 	if err := os.WriteFile(tc.Path, []byte(out), 0o600); err != nil {
 		t.Fatalf("write the configuration: %v", err)
 	}
@@ -486,11 +500,17 @@ func severity(class string) int {
 type caseRecord struct {
 	ID        string `json:"id"`
 	ProfileID string `json:"profile_id"`
+	Mailbox   string `json:"mailbox"`
 	Class     string `json:"class"`
 	Language  string `json:"language"`
 	Notices   []struct {
 		MailID      string `json:"mail_id"`
+		Mailbox     string `json:"mailbox"`
 		MessageID   string `json:"message_id"`
+		Trust       struct {
+			Trusted bool   `json:"trusted"`
+			Method  string `json:"method"`
+		} `json:"trust"`
 		Class       string `json:"class"`
 		Change      string `json:"change"`
 		ReceivedSeq uint64 `json:"received_seq"`
