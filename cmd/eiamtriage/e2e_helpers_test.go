@@ -504,10 +504,10 @@ type caseRecord struct {
 	Class     string `json:"class"`
 	Language  string `json:"language"`
 	Notices   []struct {
-		MailID      string `json:"mail_id"`
-		Mailbox     string `json:"mailbox"`
-		MessageID   string `json:"message_id"`
-		Trust       struct {
+		MailID    string `json:"mail_id"`
+		Mailbox   string `json:"mailbox"`
+		MessageID string `json:"message_id"`
+		Trust     struct {
 			Trusted bool   `json:"trusted"`
 			Method  string `json:"method"`
 		} `json:"trust"`
