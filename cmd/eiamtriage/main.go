@@ -97,7 +97,10 @@ func runMain(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		fmt.Fprintln(stdout, "eiamtriage", versionString())
 		return 0
 	}
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) > 0 && args[0] == "help" {
+		return runHelp(ctx, args[1:], stdin, stdout, stderr)
+	}
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
 		usage(stdout)
 		if len(args) == 0 {
 			return 2
@@ -109,10 +112,16 @@ func runMain(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	// Two-word commands: "config check", "cases list".
 	if len(rest) > 0 {
 		if c := lookup(name + " " + rest[0]); c != nil {
+			if wantsHelp(rest[1:]) {
+				printHelp(stderr, c)
+			}
 			return c.run(ctx, rest[1:], stdin, stdout, stderr)
 		}
 	}
 	if c := lookup(name); c != nil {
+		if wantsHelp(rest) {
+			printHelp(stderr, c)
+		}
 		return c.run(ctx, rest, stdin, stdout, stderr)
 	}
 	if sub := subcommands(name); len(sub) > 0 {
@@ -155,7 +164,8 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-16s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Run 'eiamtriage COMMAND -h' for a command's flags.")
+	fmt.Fprintln(w, "Run 'eiamtriage help COMMAND' or 'eiamtriage COMMAND -h' for a command's flags and an example;")
+	fmt.Fprintln(w, "'eiamtriage --version' for the version.")
 }
 
 // parseFlags parses flags that may stand before, between or after the
