@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
 	"github.com/eiamtriage/eiamtriage/internal/event"
@@ -134,6 +135,16 @@ func (o *Outbox) Handle(ctx context.Context, m pipeline.Msg) error {
 		return err
 	}
 	raw, err := o.raw(ctx, e)
+	if errors.Is(err, jetstream.ErrObjectNotFound) {
+		// Nothing to send, ever: say so rather than retry for days.
+		e.State, e.Request, e.Updated = StateFailed, this, o.opts.Now().UTC()
+		e.LastError, e.LastCode = err.Error(), "rendered mail missing"
+		e.Note = "the rendered mail is missing from " + pipeline.BucketOutboxMail + ": enqueue the mail under a new id"
+		if _, err := o.ledger.put(ctx, e, rev); err != nil {
+			return err
+		}
+		return o.again(e, this)
+	}
 	if err != nil {
 		return err
 	}

@@ -418,3 +418,26 @@ func TestNoRelayConfigured(t *testing.T) {
 		t.Errorf("entry %s, last error %q", e.State, e.LastError)
 	}
 }
+
+func TestRenderedMailMissing(t *testing.T) {
+	js := startJS(t)
+	sink := smtpsink.Start(t, smtpsink.Options{})
+	o := open(t, js, testOptions(sink.Addr()))
+	m := escalation()
+	e, _, err := o.Enqueue(context.Background(), m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj, err := js.ObjectStore(context.Background(), pipeline.BucketOutboxMail)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := obj.Delete(context.Background(), e.Object); err != nil {
+		t.Fatal(err)
+	}
+	runDelivery(t, o)
+	e = waitEntry(t, o, m.ID, "failed", func(e outbox.Entry) bool { return e.State == outbox.StateFailed })
+	if !strings.Contains(e.Note, "missing") || len(waitDead(t, js, 1)) != 1 || len(sink.Messages()) != 0 {
+		t.Errorf("entry %+v", e)
+	}
+}
