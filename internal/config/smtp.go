@@ -78,13 +78,7 @@ func defaultSMTP() SMTP {
 }
 
 // Delays returns Backoff as time.Durations.
-func (s *SMTP) Delays() []time.Duration {
-	d := make([]time.Duration, len(s.Backoff))
-	for i, b := range s.Backoff {
-		d[i] = time.Duration(b)
-	}
-	return d
-}
+func (s *SMTP) Delays() []time.Duration { return (&Pipeline{Backoff: s.Backoff}).Delays() }
 
 // FromAddress returns the address of From ("triage@be.ch"), or "" when
 // From is not valid.
