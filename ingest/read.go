@@ -114,7 +114,11 @@ func addressedTo(n *event.Notice, superusers []string) string {
 // its wording, and each mailbox's sender authentication (package
 // ingest/trust, by PolicyFor).
 func ReaderFor(cfg *config.Config) (*Reader, error) {
-	parser, err := notice.NewParser(cfg.Wording, nil)
+	var own []string
+	if a := cfg.SMTP.FromAddress(); a != "" {
+		own = append(own, a) // the service's own mail coming back is no notice
+	}
+	parser, err := notice.NewParser(cfg.Wording, &notice.Options{OwnAddresses: own})
 	if err != nil {
 		return nil, err
 	}
