@@ -2,7 +2,7 @@
 """Writes cmd/eiamtriage/demomail: the mails `eiamtriage demo` puts into its
 in-process mailbox (embedded in the binary). Each is a fixture of
 testdata/notices as the canton's boundary server (mx.be.ch) would deliver
-it: with its Authentication-Results header on top; the forged notice has
+it: CRLF line ends, its Authentication-Results header on top; the forged notice has
 none (it claims the eIAM sender but did not come through eIAM's servers),
 and the out-of-office reply is as it was.
 
@@ -38,11 +38,10 @@ def main():
         # Drop any Authentication-Results the fixture has, then put the
         # boundary server's on top, as it would add it.
         raw = re.sub(rb"(?im)^Authentication-Results:.*\r?\n(?:[ \t].*\r?\n)*", b"", raw)
-        h = header.encode()
-        if b"\r\n" not in raw:
-            h = h.replace(b"\r\n", b"\n")
+        # As a mail server delivers it: CRLF line ends.
+        raw = re.sub(rb"\r?\n", b"\r\n", header.encode() + raw)
         with open(os.path.join(OUT, name), "wb") as f:
-            f.write(h + raw)
+            f.write(raw)
 
 
 if __name__ == "__main__":
