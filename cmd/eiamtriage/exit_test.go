@@ -54,6 +54,14 @@ func TestMissingConfigExitsTwo(t *testing.T) {
 			{[]string{"dead", "list"}, "--config FILE is required"},
 			{[]string{"dead", "list", "--config", missing}, missing},
 		},
+		"outbox list": {
+			{[]string{"outbox", "list"}, "--config FILE is required"},
+			{[]string{"outbox", "list", "--config", missing}, missing},
+		},
+		"outbox resend": {
+			{[]string{"outbox", "resend", "x"}, "--config FILE is required"},
+			{[]string{"outbox", "resend", "--config", missing, "x"}, missing},
+		},
 		"config check": {
 			{[]string{"config", "check"}, "usage: eiamtriage config check"},
 			{[]string{"config", "check", missing}, missing},
@@ -95,6 +103,7 @@ func TestGroupWordListsSubcommands(t *testing.T) {
 		{[]string{"cases", "lsit"}, `unknown command "cases lsit"`},
 		{[]string{"dead"}, "eiamtriage dead: say which"},
 		{[]string{"config"}, "eiamtriage config: say which"},
+		{[]string{"outbox"}, "eiamtriage outbox: say which"},
 	} {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			code, _, stderr := run(t, "", tt.args...)

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/eiamtriage/eiamtriage/ingest"
 	"github.com/eiamtriage/eiamtriage/internal/config"
 )
 
@@ -33,6 +34,10 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	defer log.Sync() //nolint:errcheck // nothing to do about a failed flush at exit
 	for _, w := range cfg.Warnings {
 		log.Warn("configuration", zap.String("warning", w))
+	}
+	for i := range cfg.Mailboxes {
+		m := &cfg.Mailboxes[i]
+		log.Info("sender authentication", zap.String("mailbox", m.Name), zap.String("policy", ingest.PolicyFor(cfg, m).Describe()))
 	}
 	d, err := newDaemon(ctx, cfg, log)
 	if err != nil {
@@ -86,6 +91,10 @@ func runConfigCheck(_ context.Context, args []string, _ io.Reader, stdout, stder
 	}
 	for _, w := range cfg.Warnings {
 		printf(stderr, "warning: %s\n", w)
+	}
+	for i := range cfg.Mailboxes {
+		m := &cfg.Mailboxes[i]
+		fmt.Fprintf(stdout, "mailbox %s: %s\n", m.Name, ingest.PolicyFor(cfg, m).Describe())
 	}
 	if *show {
 		out, err := cfg.Redacted()
