@@ -585,27 +585,26 @@ func (r *runner) call(hctx context.Context, m Msg, log *zap.Logger) (error, int)
 	}
 	t := time.NewTimer(r.cfg.AbandonAfter)
 	defer t.Stop()
-	select {
-	case err := <-done:
-		return err, abandonNone
-	case <-r.abandonAll:
-		r.abandoned(ReasonShutdown, done, log)
-		return nil, abandonShutdown
-	case <-t.C:
-	}
-	if hctx.Err() != nil {
-		// Cancelled by the shutdown, not past its own deadline: wait for
-		// the end of the grace's last second as the others do.
+	overdue := t.C
+	for {
 		select {
 		case err := <-done:
 			return err, abandonNone
 		case <-r.abandonAll:
 			r.abandoned(ReasonShutdown, done, log)
 			return nil, abandonShutdown
+		case <-overdue:
+			if hctx.Err() != nil {
+				// Cancelled by the shutdown, not past its own deadline:
+				// it waits for the end of the grace's last second as the
+				// others do.
+				overdue = nil
+				continue
+			}
+			r.abandoned(ReasonOverrun, done, log)
+			return Permanent(&overrun{timeout: r.cfg.HandlerTimeout, after: r.cfg.AbandonAfter, done: done}), abandonOverrun
 		}
 	}
-	r.abandoned(ReasonOverrun, done, log)
-	return Permanent(&overrun{timeout: r.cfg.HandlerTimeout, after: r.cfg.AbandonAfter, done: done}), abandonOverrun
 }
 
 // run1 calls the handler once, turning a panic into a permanent error.
