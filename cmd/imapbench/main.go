@@ -43,6 +43,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
+	"github.com/eiamtriage/eiamtriage/ingest"
 	"github.com/eiamtriage/eiamtriage/ingest/mailbox/dovecottest"
 	"github.com/eiamtriage/eiamtriage/ingest/notice"
 	"github.com/eiamtriage/eiamtriage/internal/broker"
@@ -90,8 +91,12 @@ func gen(tpls []template, i int) ([]byte, string) {
 	raw := bytes.ReplaceAll(t.raw, []byte(t.pid), []byte(pid))
 	loc := midRE.FindIndex(raw)
 	raw = append(raw[:loc[1]:loc[1]], append([]byte(fmt.Sprintf("bench.%d.", i)), raw[loc[1]:]...)...)
-	return raw, pid
+	return append([]byte(authResults), raw...), pid
 }
+
+// authResults is what mailbox be's boundary server (mx.be.ch) writes
+// above a notice eIAM signed: sender authentication stays on.
+const authResults = "Authentication-Results: mx.be.ch; dkim=pass header.d=admin.ch header.s=sel1; dmarc=pass header.from=eiam.admin.ch\r\n"
 
 func run(n, latN int, work string) error {
 	if work == "" {
@@ -128,10 +133,19 @@ func run(n, latN int, work string) error {
 		}
 		tpls = append(tpls, template{raw: raw, pid: nt.ProfileID})
 	}
+	cfg, err := config.Load([]byte("data_dir: /unused\nmailboxes:\n  - name: be\n    superusers: [martina.graf@be.ch]\n    authserv_id: mx.be.ch\n"))
+	if err != nil {
+		return err
+	}
+	reader, err := ingest.ReaderFor(cfg)
+	if err != nil {
+		return err
+	}
 	for i := range len(tpls) * 2 {
 		raw, pid := gen(tpls, i)
-		if nt, err := parser.Parse(raw); err != nil || nt.ProfileID != pid {
-			return fmt.Errorf("generated notice %d does not parse as profile %s (%v)", i, pid, err)
+		rd, err := reader.Read(context.Background(), raw, "be")
+		if err != nil || rd.Notice == nil || rd.Notice.ProfileID != pid || rd.Trust == nil || !rd.Trust.Trusted {
+			return fmt.Errorf("generated notice %d is not a trusted notice of profile %s: %+v, %v", i, pid, rd, err)
 		}
 	}
 	bin := filepath.Join(work, "eiamtriage")

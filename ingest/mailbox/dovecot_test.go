@@ -54,7 +54,11 @@ func genNotice(t testing.TB, i int) ([]byte, string) {
 	raw := readFixture(t, "de-table-alt-private-bluewin.eml")
 	pid := fmt.Sprintf("c1a5e000-0000-4000-8000-%012d", i)
 	raw = bytes.ReplaceAll(raw, profileRE.Find(raw), []byte(pid))
-	return bytes.Replace(raw, []byte("Message-ID: <"), []byte(fmt.Sprintf("Message-ID: <dv%d.", i)), 1), pid
+	raw = bytes.Replace(raw, []byte("Message-ID: <"), []byte(fmt.Sprintf("Message-ID: <dv%d.", i)), 1)
+	// As the boundary server of mailbox be (mx.be.ch) marks a notice eIAM
+	// signed.
+	ar := "Authentication-Results: mx.be.ch; dkim=pass header.d=admin.ch header.s=sel1; dmarc=pass header.from=eiam.admin.ch\r\n"
+	return append([]byte(ar), raw...), pid
 }
 
 // rig is a Dovecot, an embedded NATS with the streams, the classify

@@ -56,8 +56,13 @@ func notice(t testing.TB, i int) []byte {
 	raw := fixture(t, "de-table-alt-private-bluewin.eml")
 	pid := profileRE.Find(raw)
 	raw = bytes.ReplaceAll(raw, pid, []byte(profileID(i)))
-	return bytes.Replace(raw, []byte("Message-ID: <"), []byte("Message-ID: <t"+itoa(i)+"."), 1)
+	raw = bytes.Replace(raw, []byte("Message-ID: <"), []byte("Message-ID: <t"+itoa(i)+"."), 1)
+	return append([]byte(authResults), raw...)
 }
+
+// authResults is what the boundary server of mailbox be (authserv-id
+// mx.be.ch) writes above a notice eIAM signed.
+const authResults = "Authentication-Results: mx.be.ch; dkim=pass header.d=admin.ch header.s=sel1; dmarc=pass header.from=eiam.admin.ch\r\n"
 
 func profileID(i int) string {
 	s := "00000000000" + itoa(i)
