@@ -257,8 +257,13 @@ func (w *Watcher) readFetch(ctx context.Context, cn *conn, k int, batch []uint32
 					continue
 				}
 				size = it.Literal.Size()
+				body := tickReader{it.Literal, progress}
 				if w.o.MaxSize > 0 && size > w.o.MaxSize {
-					tooLarge = true // the library skips the literal unread
+					// Streamed past, never held: the guard sees it move.
+					tooLarge = true
+					if _, err := io.Copy(io.Discard, body); err != nil {
+						rerr = fmt.Errorf("read past the body of a message over the size limit: %w", err)
+					}
 					continue
 				}
 				weight = min(max(size, 1), w.o.InFlight)
@@ -267,7 +272,7 @@ func (w *Watcher) readFetch(ctx context.Context, cn *conn, k int, batch []uint32
 					continue
 				}
 				raw = make([]byte, size)
-				if _, err := io.ReadFull(it.Literal, raw); err != nil {
+				if _, err := io.ReadFull(body, raw); err != nil {
 					rerr = fmt.Errorf("read the body of a message: %w", err)
 					continue
 				}
@@ -298,6 +303,21 @@ func (w *Watcher) readFetch(ctx context.Context, cn *conn, k int, batch []uint32
 	}
 	w.alive()
 	return n, seen, nil
+}
+
+// tickReader counts each read of a body as progress of the fetch, so that
+// a large body that keeps coming is no silence.
+type tickReader struct {
+	r        io.Reader
+	progress *atomic.Int64
+}
+
+func (t tickReader) Read(p []byte) (int, error) {
+	n, err := t.r.Read(p)
+	if n > 0 {
+		t.progress.Add(1)
+	}
+	return n, err
 }
 
 // progressGuard closes the connection when a long command makes no

@@ -31,6 +31,8 @@ type conn struct {
 	expired atomic.Pointer[string]
 	// noUIDPlusLogged: the missing UIDPLUS was said once.
 	noUIDPlusLogged bool
+	// stop unregisters the close at the end of the context.
+	stop func() bool
 }
 
 // errReauth ends a session so that the next logs in with a fresh token.
@@ -142,11 +144,11 @@ func (w *Watcher) dial(ctx context.Context) (*conn, error) {
 	default:
 		cn.c = imapclient.New(raw, opts)
 	}
-	stop := context.AfterFunc(ctx, func() { cn.c.Close() })
+	cn.stop = context.AfterFunc(ctx, func() { cn.c.Close() })
 	ok := false
 	defer func() {
 		if !ok {
-			stop()
+			cn.stop()
 			cn.c.Close()
 		}
 	}()
@@ -209,6 +211,7 @@ func (w *Watcher) session(ctx context.Context, cps *checkpoints) (progressed boo
 	if err != nil {
 		return false, err
 	}
+	defer cn.stop()
 	defer cn.c.Close()
 
 	var sel *imap.SelectData
