@@ -50,6 +50,8 @@ type daemon struct {
 	svc      *service.Service
 	http     net.Listener
 	httpFile string // where the HTTP address is recorded, removed at close
+	// closeMailboxes closes the mailbox watchers' NATS connection.
+	closeMailboxes func()
 }
 
 // httpAddrFile, in data_dir, holds the address the operations listener is
@@ -157,7 +159,7 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *zap.Logger) (*daemo
 		Run:   func(ctx context.Context) error { return ob.Run(ctx, pm) },
 		Ready: ob.Ready,
 	})
-	if err := addMailboxes(ctx, d.svc, cfg, b, reg, log); err != nil {
+	if d.closeMailboxes, err = addMailboxes(ctx, d.svc, cfg, reg, log); err != nil {
 		return nil, err
 	}
 	ok = true
@@ -183,6 +185,9 @@ func (d *daemon) run(ctx context.Context) error {
 }
 
 func (d *daemon) close() {
+	if d.closeMailboxes != nil {
+		d.closeMailboxes()
+	}
 	if d.http != nil {
 		d.http.Close()
 	}
