@@ -1,31 +1,21 @@
-package mailbox_test
+package mailbox
 
 import (
 	"bytes"
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
-	"regexp"
-	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/eiamtriage/eiamtriage/classify"
 	"github.com/eiamtriage/eiamtriage/classify/stage"
-	"github.com/eiamtriage/eiamtriage/ingest"
-	"github.com/eiamtriage/eiamtriage/ingest/mailbox"
 	"github.com/eiamtriage/eiamtriage/ingest/mailbox/dovecottest"
-	"github.com/eiamtriage/eiamtriage/internal/broker"
-	"github.com/eiamtriage/eiamtriage/internal/broker/brokertest"
 	"github.com/eiamtriage/eiamtriage/internal/cases"
 	"github.com/eiamtriage/eiamtriage/internal/config"
 	"github.com/eiamtriage/eiamtriage/internal/event"
@@ -35,63 +25,21 @@ import (
 // The integration tests against a real Dovecot (dovecottest): the whole
 // way from the folder to the case, with the classify stage running.
 
-const noticeDir = "../../testdata/notices"
-
-var profileRE = regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`)
-
-func readFixture(t testing.TB, name string) []byte {
-	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(noticeDir, name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return raw
-}
-
-// genNotice returns a direct notice of its own profile (i) and Message-ID.
-func genNotice(t testing.TB, i int) ([]byte, string) {
-	t.Helper()
-	raw := readFixture(t, "de-table-alt-private-bluewin.eml")
-	pid := fmt.Sprintf("c1a5e000-0000-4000-8000-%012d", i)
-	raw = bytes.ReplaceAll(raw, profileRE.Find(raw), []byte(pid))
-	raw = bytes.Replace(raw, []byte("Message-ID: <"), []byte(fmt.Sprintf("Message-ID: <dv%d.", i)), 1)
-	// As the boundary server of mailbox be (mx.be.ch) marks a notice eIAM
-	// signed.
-	ar := "Authentication-Results: mx.be.ch; dkim=pass header.d=admin.ch header.s=sel1; dmarc=pass header.from=eiam.admin.ch\r\n"
-	return append([]byte(ar), raw...), pid
-}
-
-// rig is a Dovecot, an embedded NATS with the streams, the classify
-// stage consuming, and an intake as `serve` has.
+// rig is a Dovecot, the pipeline of newPipe, and the classify stage
+// consuming.
 type rig struct {
-	dv     *dovecottest.Server
-	b      *broker.Broker
-	intake *ingest.Intake
-	kv     jetstream.KeyValue
+	*pipe
+	dv *dovecottest.Server
+	kv jetstream.KeyValue
 }
 
 func newRig(t *testing.T, maxSize int64) *rig {
 	t.Helper()
 	dv := dovecottest.Start(t)
-	b := brokertest.Start(t)
+	p := newPipe(t, maxSize)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := pipeline.EnsureStreams(ctx, b.JS, pipeline.StreamConfig{}); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load([]byte("data_dir: /tmp/unused\nmailboxes:\n  - name: be\n    superusers: [martina.graf@be.ch]\n    authserv_id: mx.be.ch\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	reader, err := ingest.ReaderFor(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := ingest.NewIntake(ctx, b.JS, reader, maxSize, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := stage.New(ctx, b.JS, stage.Options{Classifier: classify.New(nil), Log: zap.NewNop()})
+	st, err := stage.New(ctx, p.b.JS, stage.Options{Classifier: classify.New(nil), Log: zap.NewNop()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,65 +47,24 @@ func newRig(t *testing.T, maxSize int64) *rig {
 	cc.AckWait, cc.Backoff = 30*time.Second, []time.Duration{100 * time.Millisecond}
 	sctx, scancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); _ = pipeline.Run(sctx, b.JS, cc, st.Handle, zap.NewNop(), nil) }()
+	go func() { defer close(done); _ = pipeline.Run(sctx, p.b.JS, cc, st.Handle, zap.NewNop(), nil) }()
 	t.Cleanup(func() { scancel(); <-done })
-	kv, err := b.JS.KeyValue(ctx, pipeline.BucketCases)
+	kv, err := p.b.JS.KeyValue(ctx, pipeline.BucketCases)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &rig{dv: dv, b: b, intake: in, kv: kv}
+	return &rig{pipe: p, dv: dv, kv: kv}
 }
 
-func (r *rig) options(t *testing.T) mailbox.Options {
-	return mailbox.Options{
-		Mailbox: "be", Address: r.dv.Addr, TLS: config.TLSNone, Username: dovecottest.User, Password: dovecottest.Password,
-		Folder: "INBOX", Intake: r.intake, JS: r.b.JS, Log: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)),
-		BackoffMin: 100 * time.Millisecond, BackoffMax: time.Second, CommandTimeout: 10 * time.Second,
-		Holder: mailbox.Holder{Host: "test", Dir: t.TempDir(), PID: 1},
-	}
-}
-
-// run runs a watcher until stop or the end of the test.
-func run(t *testing.T, o mailbox.Options) (*mailbox.Watcher, func()) {
-	t.Helper()
-	w, err := mailbox.New(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx) }()
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("Run: %v", err)
-				}
-			case <-time.After(20 * time.Second):
-				t.Errorf("Run did not return within 20s")
-			}
-		})
-	}
-	t.Cleanup(stop)
-	return w, stop
-}
-
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s; last state: %s", timeout, what, state)
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
+// options are newPipe's for the Dovecot, on the real clock, reconnecting
+// quickly.
+func (r *rig) options(t *testing.T) Options {
+	o := r.pipe.options(t, r.dv.Addr)
+	o.Username, o.Password = dovecottest.User, dovecottest.Password
+	o.Log = zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
+	o.BackoffMin, o.BackoffMax, o.CommandTimeout = 100*time.Millisecond, time.Second, 10*time.Second
+	o.Rand = nil
+	return o
 }
 
 // cases returns the cases by id.
@@ -179,7 +86,7 @@ func (r *rig) cases(t *testing.T) map[string]*event.Case {
 func (r *rig) waitCases(t *testing.T, want []string) {
 	t.Helper()
 	var got map[string]*event.Case
-	waitFor(t, 60*time.Second, fmt.Sprintf("%d cases", len(want)), func() (bool, string) {
+	waitUntil(t, 60*time.Second, fmt.Sprintf("%d cases", len(want)), func() (bool, string) {
 		got = r.cases(t)
 		return len(got) >= len(want), fmt.Sprintf("%d cases", len(got))
 	})
@@ -227,13 +134,13 @@ func mustAppend(t *testing.T, r *rig, folder string, raw []byte) uint32 {
 // becomes a case with its case event, woken by IDLE.
 func TestDovecotAppendWhileIdling(t *testing.T) {
 	r := newRig(t, 0)
-	w, _ := run(t, r.options(t))
-	waitFor(t, 20*time.Second, "IDLE", func() (bool, string) { s := w.Status(); return s.Idling, fmt.Sprintf("%+v", s) })
+	w, _ := startStoppable(t, r.options(t))
+	waitUntil(t, 20*time.Second, "IDLE", func() (bool, string) { s := w.Status(); return s.Idling, fmt.Sprintf("%+v", s) })
 	sub, err := r.b.Conn.SubscribeSync("eiam.case.>")
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw, pid := genNotice(t, 1)
+	raw, pid := notice(t, 1), profileID(1)
 	mustAppend(t, r, "INBOX", raw)
 	msg, err := sub.NextMsg(20 * time.Second)
 	if err != nil {
@@ -256,7 +163,7 @@ func TestDovecotRestartMidBatch(t *testing.T) {
 	var mails [][]byte
 	var pids []string
 	for i := range n {
-		raw, pid := genNotice(t, i)
+		raw, pid := notice(t, i), profileID(i)
 		mails, pids = append(mails, raw), append(pids, pid)
 	}
 	if err := r.dv.FillMaildir(mails); err != nil {
@@ -264,15 +171,15 @@ func TestDovecotRestartMidBatch(t *testing.T) {
 	}
 	o := r.options(t)
 	o.Batch, o.Workers = 5, 1 // slow, so that the stop falls in the middle
-	w, _ := run(t, o)
-	waitFor(t, 30*time.Second, "some mails taken in", func() (bool, string) {
+	w, _ := startStoppable(t, o)
+	waitUntil(t, 30*time.Second, "some mails taken in", func() (bool, string) {
 		s := w.Status()
 		return s.Submitted >= 30, fmt.Sprintf("%d submitted", s.Submitted)
 	})
 	if err := r.dv.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 20*time.Second, "the watcher noticing", func() (bool, string) {
+	waitUntil(t, 20*time.Second, "the watcher noticing", func() (bool, string) {
 		s := w.Status()
 		return !s.Connected, fmt.Sprintf("%+v", s)
 	})
@@ -296,22 +203,22 @@ func TestDovecotUIDValidityChange(t *testing.T) {
 	r := newRig(t, 0)
 	var pids []string
 	for i := range 5 {
-		raw, pid := genNotice(t, i)
+		raw, pid := notice(t, i), profileID(i)
 		mustAppend(t, r, "INBOX", raw)
 		pids = append(pids, pid)
 	}
 	o := r.options(t)
-	w, stop := run(t, o)
+	w, stop := startStoppable(t, o)
 	r.waitCases(t, pids)
 	before := w.Status().Checkpoint
 	stop()
 	if err := r.dv.SetUIDValidity("INBOX", before.UIDValidity+1000); err != nil {
 		t.Fatal(err)
 	}
-	raw, pid := genNotice(t, 99)
+	raw, pid := notice(t, 99), profileID(99)
 	mustAppend(t, r, "INBOX", raw)
-	w, _ = run(t, o)
-	waitFor(t, 30*time.Second, "the resync", func() (bool, string) {
+	w, _ = startStoppable(t, o)
+	waitUntil(t, 30*time.Second, "the resync", func() (bool, string) {
 		s := w.Status()
 		return s.Checkpoint.UIDValidity == before.UIDValidity+1000 && s.Checkpoint.UID == 6, fmt.Sprintf("%+v", s.Checkpoint)
 	})
@@ -324,16 +231,16 @@ func TestDovecotUIDValidityChange(t *testing.T) {
 // TestDovecotOversize: a mail over the limit becomes a dead letter naming
 // mailbox, folder and UID; the notice behind it becomes its case.
 func TestDovecotOversize(t *testing.T) {
-	small, pid := genNotice(t, 1)
+	small, pid := notice(t, 1), profileID(1)
 	limit := int64(len(small) + 500)
 	r := newRig(t, limit)
-	bigRaw, _ := genNotice(t, 2)
+	bigRaw, _ := notice(t, 2), profileID(2)
 	big := append(bigRaw, bytes.Repeat([]byte("x"), int(limit))...)
 	bigUID := mustAppend(t, r, "INBOX", big)
 	mustAppend(t, r, "INBOX", small)
 	o := r.options(t)
 	o.MaxSize = limit
-	run(t, o)
+	startStoppable(t, o)
 	r.waitCases(t, []string{pid})
 	recs, err := pipeline.ReadDead(context.Background(), r.b.JS, 0)
 	if err != nil {
@@ -358,24 +265,24 @@ func TestDovecotMoveAfterAck(t *testing.T) {
 	}
 	var pids []string
 	for i := range 3 {
-		raw, pid := genNotice(t, i)
+		raw, pid := notice(t, i), profileID(i)
 		mustAppend(t, r, "INBOX", raw)
 		pids = append(pids, pid)
 	}
-	ooo := mustAppend(t, r, "INBOX", readFixture(t, "not-ooo-de-auto-replied-quoting-notice.eml"))
+	ooo := mustAppend(t, r, "INBOX", fixture(t, "not-ooo-de-auto-replied-quoting-notice.eml"))
 	o := r.options(t)
 	o.After, o.MoveTo = config.AfterMove, "Processed"
-	w, _ := run(t, o)
+	w, _ := startStoppable(t, o)
 	r.waitCases(t, pids)
-	waitFor(t, 20*time.Second, "the moves", func() (bool, string) {
-		in, pr := uids(t, c, "INBOX"), uids(t, c, "Processed")
+	waitUntil(t, 20*time.Second, "the moves", func() (bool, string) {
+		in, pr := folderUIDs(t, c, "INBOX"), folderUIDs(t, c, "Processed")
 		return len(in) == 1 && len(pr) == 3, fmt.Sprintf("INBOX %v, Processed %v", in, pr)
 	})
-	in := uids(t, c, "INBOX")
+	in := folderUIDs(t, c, "INBOX")
 	if flags, ok := in[ooo]; !ok || len(flags) != 0 {
 		t.Errorf("INBOX %v: the auto-reply (UID %d) must stay, without flags", in, ooo)
 	}
-	waitFor(t, 10*time.Second, "the auto-reply recorded as ignored", func() (bool, string) {
+	waitUntil(t, 10*time.Second, "the auto-reply recorded as ignored", func() (bool, string) {
 		n := r.streamCount(t, pipeline.StreamNotices, event.SubjectNoticeIgnored)
 		return n == 1, fmt.Sprintf("%d ignored", n)
 	})
@@ -392,51 +299,27 @@ func TestDovecotForgedNoticeQuarantined(t *testing.T) {
 	if err := c.Create("Processed", nil).Wait(); err != nil {
 		t.Fatal(err)
 	}
-	forged := mustAppend(t, r, "INBOX", readFixture(t, "not-lookalike-eiam-admin-ch-evil-example.eml"))
-	raw, pid := genNotice(t, 1)
+	forged := mustAppend(t, r, "INBOX", fixture(t, "not-lookalike-eiam-admin-ch-evil-example.eml"))
+	raw, pid := notice(t, 1), profileID(1)
 	mustAppend(t, r, "INBOX", raw)
 	o := r.options(t)
 	o.After, o.MoveTo = config.AfterMove, "Processed"
-	run(t, o)
+	startStoppable(t, o)
 	r.waitCases(t, []string{pid})
-	waitFor(t, 10*time.Second, "the quarantine record", func() (bool, string) {
+	waitUntil(t, 10*time.Second, "the quarantine record", func() (bool, string) {
 		n := r.streamCount(t, pipeline.StreamDead, event.SubjectQuarantine)
 		return n == 1, fmt.Sprintf("%d quarantined", n)
 	})
-	waitFor(t, 10*time.Second, "the notice moved", func() (bool, string) {
-		in := uids(t, c, "INBOX")
+	waitUntil(t, 10*time.Second, "the notice moved", func() (bool, string) {
+		in := folderUIDs(t, c, "INBOX")
 		return len(in) == 1, fmt.Sprint(in)
 	})
-	if in := uids(t, c, "INBOX"); !slices.Contains(keys(in), forged) {
+	if in := folderUIDs(t, c, "INBOX"); !hasUID(in, forged) {
 		t.Errorf("INBOX %v: the forged notice (UID %d) must stay", in, forged)
 	}
 }
 
-func keys(m map[uint32][]imap.Flag) []uint32 {
-	var k []uint32
-	for u := range m {
-		k = append(k, u)
-	}
-	return k
-}
-
-// uids returns the folder's UIDs with their flags.
-func uids(t *testing.T, c *imapclient.Client, folder string) map[uint32][]imap.Flag {
-	t.Helper()
-	data, err := c.Select(folder, &imap.SelectOptions{ReadOnly: true}).Wait()
-	if err != nil {
-		t.Fatalf("select %s: %v", folder, err)
-	}
-	out := map[uint32][]imap.Flag{}
-	if data.NumMessages == 0 {
-		return out
-	}
-	msgs, err := c.Fetch(imap.SeqSet{imap.SeqRange{Start: 1, Stop: 0}}, &imap.FetchOptions{UID: true, Flags: true}).Collect()
-	if err != nil {
-		t.Fatalf("fetch %s: %v", folder, err)
-	}
-	for _, m := range msgs {
-		out[uint32(m.UID)] = m.Flags
-	}
-	return out
+func hasUID(m map[uint32][]imap.Flag, uid uint32) bool {
+	_, ok := m[uid]
+	return ok
 }
