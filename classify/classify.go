@@ -172,7 +172,7 @@ func (c *Classifier) Classify(n *event.Notice) Verdict {
 			v.Reasons = append(v.Reasons, "e-mail "+quote(expShown)+" is the same on both sides (rule 7)")
 		case expMail == actMail:
 			v.Reasons = append(v.Reasons, mails+"the same address once "+
-				describeFormat(formatRunes(nil, expShown, actShown))+" is removed (rule 7)")
+				describeFormat(formatRunes(nil, expShown, actShown))+" (rule 7)")
 		default:
 			v.Reasons = append(v.Reasons, mails+"the same address in another letter case (rule 7)")
 		}
@@ -225,7 +225,7 @@ func valueProblem(value string, mail bool) string {
 	case v == "" && shown == "":
 		return " is missing"
 	case v == "":
-		return " " + quote(shown) + " holds only " + describeFormat(formatRunes(nil, shown))
+		return " " + quote(shown) + " holds no letters once " + describeFormat(formatRunes(nil, shown))
 	case !mail:
 		if !hasLetter(v) {
 			return " " + quote(shown) + " holds no letters"

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/eiamtriage/eiamtriage/internal/event"
 )
@@ -602,6 +604,25 @@ func checkReasons(t *testing.T, reasons, want []string) {
 	}
 	if tagged == 0 {
 		t.Errorf("reasons %q name no rule", reasons)
+	}
+	checkPrintable(t, reasons)
+}
+
+// checkPrintable fails the test when a reason holds a control character (C0,
+// DEL, C1), an invisible format character or a byte that is not UTF-8: a
+// value from a mail must reach a reason escaped.
+func checkPrintable(t *testing.T, reasons []string) {
+	t.Helper()
+	for _, r := range reasons {
+		if !utf8.ValidString(r) {
+			t.Errorf("reason %+q is not valid UTF-8", r)
+		}
+		for _, c := range r {
+			if c < 0x20 || (0x7f <= c && c <= 0x9f) || unicode.Is(unicode.Cf, c) || c == '\u2028' || c == '\u2029' {
+				t.Errorf("reason %+q holds the raw character U+%04X", r, c)
+				break
+			}
+		}
 	}
 }
 

@@ -107,7 +107,7 @@ func (p *namePair) compare() (NameVerdict, string) {
 			return NamesSame, "name " + quote(e.full()) + " is the same on both sides"
 		}
 		if rs := formatRunes(nil, e.given, e.family, a.given, a.family); len(rs) > 0 {
-			return NamesSame, vs + "the same name once " + describeFormat(rs) + " is removed"
+			return NamesSame, vs + "the same name once " + describeFormat(rs)
 		}
 		return NamesSame, vs + "the same name, written differently"
 	}
@@ -356,8 +356,8 @@ func quote(s string) string {
 	return "'" + escape(s) + "'"
 }
 
-// describeFormat names invisible format characters for a reason:
-// "the invisible character U+200B (zero width space)".
+// describeFormat names invisible format characters for a reason, with its
+// verb: "the invisible character U+200B (zero width space) is removed".
 func describeFormat(rs []rune) string {
 	var b strings.Builder
 	b.WriteString("the invisible character")
@@ -377,6 +377,11 @@ func describeFormat(rs []rune) string {
 		if n := formatNames[r]; n != "" {
 			b.WriteString(" (" + n + ")")
 		}
+	}
+	if len(rs) > 1 {
+		b.WriteString(" are removed")
+	} else {
+		b.WriteString(" is removed")
 	}
 	return b.String()
 }
