@@ -48,6 +48,12 @@ func TestNormalize(t *testing.T) {
 		{"white space collapsed", " \tAnna  \n Maria  ", "anna maria"},
 		{"soft hyphen removed", "Mül\u00adler", "muller"},
 		{"zero-width space removed", "Mül\u200bler", "muller"},
+		{"format characters removed first", "Lu\u200bkas", "lukas"},
+		{"format character is no word break", "Anna\u2060Maria", "annamaria"},
+		{"byte order mark and bidi override", "\ufeff\u202eAnna\u200e", "anna"},
+		{"format characters removed before the transcriptions", "Mu\u200deller", "muller"},
+		{"format character between letter and its mark", "Mu\u200b\u0308ller", "muller"},
+		{"a separator before e ends the transcription", "Mu-eller", "mu eller"},
 		{"separators only", " - . ' ", ""},
 		{"empty", "", ""},
 		{"other punctuation kept", "Anna (Hanni)", "anna (hanni)"},
@@ -77,6 +83,8 @@ func TestTokens(t *testing.T) {
 		{"middle names", " Anna  Maria\u00a0Luisa ", []string{"anna", "maria", "luisa"}},
 		{"apostrophe", "O’Brien", []string{"o", "brien"}},
 		{"nothing", " - ", nil},
+		{"format characters inside", "Lu\u200bkas Mei\u00ader", []string{"lukas", "meier"}},
+		{"format characters only", "\u200b\ufeff", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
