@@ -211,7 +211,8 @@ func (c *Classifier) Classify(n *event.Notice) Verdict {
 // letter, and when an e-mail value is not exactly one address. The value is
 // quoted with its control and invisible characters escaped.
 func valueProblem(value string, mail bool) string {
-	if i := indexControl(value); i >= 0 {
+	sc := scanValue(value)
+	if i := sc.control; i >= 0 {
 		r, _ := utf8.DecodeRuneInString(value[i:])
 		what := "name"
 		if mail {
@@ -220,14 +221,17 @@ func valueProblem(value string, mail bool) string {
 		return " " + quote(value) + fmt.Sprintf(" holds the control character U+%04X, which is no part of a readable ", r) + what
 	}
 	shown := strings.TrimSpace(value)
-	v := strings.TrimSpace(stripFormat(shown))
+	v := shown
+	if !sc.ascii {
+		v = strings.TrimSpace(stripFormat(shown))
+	}
 	switch {
 	case v == "" && shown == "":
 		return " is missing"
 	case v == "":
 		return " " + quote(shown) + " holds no letters once " + describeFormat(formatRunes(nil, shown))
 	case !mail:
-		if !hasLetter(v) {
+		if !sc.letter {
 			return " " + quote(shown) + " holds no letters"
 		}
 		return ""
@@ -250,11 +254,14 @@ func addressProblem(v string) string {
 	if n := strings.Count(v, "@"); n > 1 {
 		return fmt.Sprintf(" is not one address, it has %d '@'", n)
 	}
-	if i := strings.IndexFunc(v, unicode.IsSpace); i >= 0 {
-		return " is not one address, it holds white space"
-	}
-	if i := strings.IndexAny(v, "<>()[],;:\"\\"); i >= 0 {
-		return " is not a plain address, it holds " + quote(v[i:i+1])
+	for i, r := range v {
+		switch r {
+		case '<', '>', '(', ')', '[', ']', ',', ';', ':', '"', '\\':
+			return " is not a plain address, it holds " + quote(v[i:i+1])
+		}
+		if r == ' ' || (r >= utf8.RuneSelf && unicode.IsSpace(r)) {
+			return " is not one address, it holds white space"
+		}
 	}
 	local, domain := v[:at], strings.TrimSuffix(v[at+1:], ".")
 	switch {

@@ -215,20 +215,44 @@ func formatRunes(dst []rune, values ...string) []rune {
 	return dst
 }
 
-// indexControl returns the byte index of the first control character in s,
-// or -1: C0 (U+0000 to U+001F), DEL (U+007F) or C1 (U+0080 to U+009F).
-func indexControl(s string) int {
-	for i := 0; i < len(s); i++ {
+// valueScan is what one pass over a compared value finds (scanValue).
+type valueScan struct {
+	control int  // the byte index of the first control character, or -1
+	ascii   bool // only ASCII bytes: no format character to remove
+	letter  bool // a letter (Unicode category L)
+}
+
+// scanValue looks at s once for what rule 1 needs to know: the first control
+// character (C0, U+0000 to U+001F; DEL, U+007F; C1, U+0080 to U+009F), where
+// it stops, whether s is ASCII, and whether it holds a letter. Format
+// characters are no letters, so the letter test holds for s without them.
+func scanValue(s string) valueScan {
+	sc := valueScan{control: -1, ascii: true}
+	for i := 0; i < len(s); {
 		c := s[i]
-		switch {
-		case c < 0x20 || c == 0x7f:
-			return i
-		case c == 0xc2 && i+1 < len(s) && 0x80 <= s[i+1] && s[i+1] <= 0x9f:
-			// U+0080 to U+009F (C1) in UTF-8.
-			return i
+		if c < utf8.RuneSelf {
+			switch {
+			case c < 0x20 || c == 0x7f:
+				sc.control = i
+				return sc
+			case 'a' <= c|0x20 && c|0x20 <= 'z':
+				sc.letter = true
+			}
+			i++
+			continue
 		}
+		sc.ascii = false
+		r, n := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case 0x80 <= r && r <= 0x9f:
+			sc.control = i
+			return sc
+		case !sc.letter && unicode.IsLetter(r):
+			sc.letter = true
+		}
+		i += n
 	}
-	return -1
+	return sc
 }
 
 // hasLetter reports whether s holds a letter (Unicode category L).
@@ -349,29 +373,35 @@ func appendTokens(dst []string, folded string) []string {
 func words(s string, n int) []string {
 	var ws []string
 	start := -1
-	end := func(i int) {
-		if start < 0 {
-			return
+	for i := 0; i <= len(s); {
+		r, size := rune(' '), 1
+		if i < len(s) {
+			r, size = utf8.DecodeRuneInString(s[i:])
 		}
-		w := s[start:i]
-		if indexFormat(w) >= 0 && stripFormat(w) == "" {
-			start = -1 // invisible characters only: no word of the folded form
-			return
+		switch {
+		case i < len(s) && !isWordBreak(r):
+			if start < 0 {
+				start = i
+			}
+		case start >= 0:
+			from := start
+			start = -1
+			w := s[from:i]
+			letters := utf8.RuneCountInString(w)
+			if indexFormat(w) >= 0 {
+				w0 := stripFormat(w)
+				if w0 == "" {
+					break // invisible characters only: no word of the folded form
+				}
+				letters = utf8.RuneCountInString(w0)
+			}
+			if letters == 1 && i < len(s) && s[i] == '.' {
+				w = s[from : i+1]
+			}
+			ws = append(ws, w)
 		}
-		if i < len(s) && s[i] == '.' && utf8.RuneCountInString(stripFormat(w)) == 1 {
-			w = s[start : i+1]
-		}
-		ws = append(ws, w)
-		start = -1
+		i += size
 	}
-	for i, r := range s {
-		if isWordBreak(r) {
-			end(i)
-		} else if start < 0 {
-			start = i
-		}
-	}
-	end(len(s))
 	if len(ws) != n {
 		return nil
 	}
