@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"go.uber.org/zap"
 
+	"github.com/eiamtriage/eiamtriage/actions/outbox"
 	"github.com/eiamtriage/eiamtriage/classify"
 	"github.com/eiamtriage/eiamtriage/classify/stage"
 	"github.com/eiamtriage/eiamtriage/internal/broker"
@@ -27,6 +28,10 @@ func connect(ctx context.Context, cfg *config.Config, name string, log *zap.Logg
 		return nil, err
 	}
 	if err := pipeline.EnsureStreams(ctx, b.JS, pipeline.StreamConfig{Replicas: cfg.NATS.Replicas}); err != nil {
+		b.Close()
+		return nil, err
+	}
+	if err := pipeline.EnsureOutbox(ctx, b.JS, pipeline.StreamConfig{Replicas: cfg.NATS.Replicas}); err != nil {
 		b.Close()
 		return nil, err
 	}
@@ -87,6 +92,24 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *zap.Logger) (*daemo
 			return pipeline.Run(ctx, b.JS, cc, st.Handle, log.Named("pipeline"), pm)
 		},
 		Ready: func(ctx context.Context) error { return pipeline.Ready(ctx, b.JS, cc.Status) },
+	})
+
+	// The outbox: every mail the service sends, recorded, then delivered
+	// by its own part with its own retry policy (smtp:). The actions
+	// stage enqueues into ob; dry_run comes from the actions' section.
+	obOpts, err := outbox.OptionsFrom(&cfg.SMTP)
+	if err != nil {
+		return nil, err
+	}
+	obOpts.Log = log.Named(outbox.Name)
+	ob, err := outbox.Open(ctx, b.JS, obOpts)
+	if err != nil {
+		return nil, err
+	}
+	d.svc.Add(service.Part{
+		Name:  outbox.Name,
+		Run:   func(ctx context.Context) error { return ob.Run(ctx, pm) },
+		Ready: ob.Ready,
 	})
 	ok = true
 	return d, nil

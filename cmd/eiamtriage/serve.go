@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/eiamtriage/eiamtriage/ingest"
 	"github.com/eiamtriage/eiamtriage/internal/config"
 )
 
@@ -32,6 +33,10 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	defer log.Sync() //nolint:errcheck // nothing to do about a failed flush at exit
 	for _, w := range cfg.Warnings {
 		log.Warn("configuration", zap.String("warning", w))
+	}
+	for i := range cfg.Mailboxes {
+		m := &cfg.Mailboxes[i]
+		log.Info("sender authentication", zap.String("mailbox", m.Name), zap.String("policy", ingest.PolicyFor(cfg, m).Describe()))
 	}
 	d, err := newDaemon(ctx, cfg, log)
 	if err != nil {
@@ -81,6 +86,10 @@ func runConfigCheck(_ context.Context, args []string, _ io.Reader, stdout, stder
 	}
 	for _, w := range cfg.Warnings {
 		fmt.Fprintf(stderr, "warning: %s\n", w)
+	}
+	for i := range cfg.Mailboxes {
+		m := &cfg.Mailboxes[i]
+		fmt.Fprintf(stdout, "mailbox %s: %s\n", m.Name, ingest.PolicyFor(cfg, m).Describe())
 	}
 	if *show {
 		out, err := cfg.Redacted()
