@@ -114,10 +114,11 @@ func (c *Classifier) Classify(n *event.Notice) Verdict {
 		{"signed-in e-mail", n.Actual.Email, true},
 	}
 	missing := !n.Readable()
-	for _, f := range fields {
-		if valueProblem(f.value, f.mail) != "" {
+	var clean [len(fields)]string // the values as they are compared
+	for i, f := range fields {
+		var pr string
+		if clean[i], pr = checkValue(f.value, f.mail); pr != "" {
 			missing = true
-			break
 		}
 	}
 	if missing {
@@ -125,7 +126,7 @@ func (c *Classifier) Classify(n *event.Notice) Verdict {
 			v.Reasons = append(v.Reasons, "the notice could not be read completely: "+escape(pr)+" (rule 1)")
 		}
 		for _, f := range fields {
-			if pr := valueProblem(f.value, f.mail); pr != "" {
+			if _, pr := checkValue(f.value, f.mail); pr != "" {
 				v.Reasons = append(v.Reasons, "the "+f.what+pr+" (rule 1)")
 			}
 		}
@@ -135,7 +136,7 @@ func (c *Classifier) Classify(n *event.Notice) Verdict {
 
 	// The addresses as the notice wrote them, and as they are compared.
 	expShown, actShown := strings.TrimSpace(n.Expected.Email), strings.TrimSpace(n.Actual.Email)
-	expMail, actMail := strings.TrimSpace(stripFormat(expShown)), strings.TrimSpace(stripFormat(actShown))
+	expMail, actMail := clean[2], clean[5]
 	expDomain, actDomain := mailDomain(expMail), mailDomain(actMail)
 
 	names, why := p.compare()
@@ -203,14 +204,15 @@ func (c *Classifier) Classify(n *event.Notice) Verdict {
 	return v
 }
 
-// valueProblem returns why a compared value counts as missing (rule 1), as
-// the end of a sentence that begins with the value's name ("the signed-in
+// checkValue returns a compared value as it is compared (trimmed, without
+// its invisible format characters), and why it counts as missing (rule 1),
+// as the end of a sentence that begins with the value's name ("the signed-in
 // e-mail"), or "" when it can be compared. A value counts as missing when it
 // holds a control character, when it is empty once its invisible format
 // characters and surrounding white space are removed, when a name holds no
 // letter, and when an e-mail value is not exactly one address. The value is
 // quoted with its control and invisible characters escaped.
-func valueProblem(value string, mail bool) string {
+func checkValue(value string, mail bool) (clean, problem string) {
 	sc := scanValue(value)
 	if i := sc.control; i >= 0 {
 		r, _ := utf8.DecodeRuneInString(value[i:])
@@ -218,7 +220,7 @@ func valueProblem(value string, mail bool) string {
 		if mail {
 			what = "address"
 		}
-		return " " + quote(value) + fmt.Sprintf(" holds the control character U+%04X, which is no part of a readable ", r) + what
+		return "", " " + quote(value) + fmt.Sprintf(" holds the control character U+%04X, which is no part of a readable ", r) + what
 	}
 	shown := strings.TrimSpace(value)
 	v := shown
@@ -227,51 +229,102 @@ func valueProblem(value string, mail bool) string {
 	}
 	switch {
 	case v == "" && shown == "":
-		return " is missing"
+		return v, " is missing"
 	case v == "":
-		return " " + quote(shown) + " holds no letters once " + describeFormat(formatRunes(nil, shown))
+		return v, " " + quote(shown) + " holds no letters once " + describeFormat(formatRunes(nil, shown))
 	case !mail:
 		if !sc.letter {
-			return " " + quote(shown) + " holds no letters"
+			return v, " " + quote(shown) + " holds no letters"
 		}
-		return ""
+		return v, ""
 	}
 	if pr := addressProblem(v); pr != "" {
-		return " " + quote(shown) + pr
+		return v, " " + quote(shown) + pr
 	}
-	return ""
+	return v, ""
 }
+
+// addressByte sorts the bytes of an address for addressProblem: 0 for a byte
+// an address may hold, '@', ' ' for the space, '<' for a character that only
+// a display name or a list of addresses holds, 0x80 for the start of a
+// character outside ASCII.
+var addressByte = func() (t [256]byte) {
+	t['@'], t[' '] = '@', ' '
+	for _, c := range []byte("<>()[],;:\"\\") {
+		t[c] = '<'
+	}
+	for c := 0x80; c < 0x100; c++ {
+		t[c] = 0x80
+	}
+	return t
+}()
 
 // addressProblem returns why a trimmed e-mail value without format characters
 // is not exactly one address (local@domain, one '@', a domain of two or more
 // labels separated by dots, no white space and none of the characters that
 // only a display name or a list of addresses holds), or "".
 func addressProblem(v string) string {
-	at := strings.IndexByte(v, '@')
-	if at < 0 {
+	// One pass: the '@' (the first, and how many), and the first white
+	// space or character that no plain address holds.
+	at, ats, odd, space := -1, 0, -1, false
+	for i := 0; i < len(v); i++ {
+		switch addressByte[v[i]] {
+		case 0:
+		case '@':
+			if at < 0 {
+				at = i
+			}
+			ats++
+		case ' ':
+			if odd < 0 {
+				odd, space = i, true
+			}
+		case '<':
+			if odd < 0 {
+				odd = i
+			}
+		default: // not ASCII
+			r, n := utf8.DecodeRuneInString(v[i:])
+			if odd < 0 && unicode.IsSpace(r) {
+				odd, space = i, true
+			}
+			i += n - 1
+		}
+	}
+	switch {
+	case at < 0:
 		return " is not an address, it has no '@'"
+	case ats > 1:
+		return fmt.Sprintf(" is not one address, it has %d '@'", ats)
+	case space:
+		return " is not one address, it holds white space"
+	case odd >= 0:
+		return " is not a plain address, it holds " + quote(v[odd:odd+1])
 	}
-	if n := strings.Count(v, "@"); n > 1 {
-		return fmt.Sprintf(" is not one address, it has %d '@'", n)
+	local, domain := v[:at], v[at+1:]
+	if strings.HasSuffix(domain, ".") {
+		domain = domain[:len(domain)-1]
 	}
-	for i, r := range v {
-		switch r {
-		case '<', '>', '(', ')', '[', ']', ',', ';', ':', '"', '\\':
-			return " is not a plain address, it holds " + quote(v[i:i+1])
-		}
-		if r == ' ' || (r >= utf8.RuneSelf && unicode.IsSpace(r)) {
-			return " is not one address, it holds white space"
-		}
-	}
-	local, domain := v[:at], strings.TrimSuffix(v[at+1:], ".")
 	switch {
 	case domain == "":
 		return " is not a complete address"
 	case local == "":
 		return " is not a complete address, nothing stands before the '@'"
-	case strings.IndexByte(domain, '.') < 0:
+	}
+	dots, empty := 0, domain[0] == '.'
+	for i := 1; i < len(domain); i++ {
+		if domain[i] == '.' {
+			dots++
+			empty = empty || domain[i-1] == '.'
+		}
+	}
+	if domain[0] == '.' {
+		dots++
+	}
+	switch {
+	case dots == 0:
 		return " is not a complete address, its domain " + quote(domain) + " has no dot"
-	case strings.HasPrefix(domain, ".") || strings.Contains(domain, ".."):
+	case empty:
 		return " is not a complete address, its domain " + quote(domain) + " has an empty part"
 	}
 	return ""

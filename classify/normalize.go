@@ -46,15 +46,14 @@ func Tokens(s string) []string {
 
 // fold implements Normalize.
 func fold(s string) string {
-	s = stripFormat(s)
-	if isASCII(s) {
+	if isASCII(s) { // no format character is ASCII
 		f := folder{buf: make([]byte, 0, len(s))}
 		for i := 0; i < len(s); i++ {
 			f.ascii(s[i])
 		}
 		return string(f.buf)
 	}
-	d := norm.NFKD.String(s)
+	d := norm.NFKD.String(stripFormat(s))
 	f := folder{buf: make([]byte, 0, len(d))}
 	for _, r := range d {
 		if r < utf8.RuneSelf {
