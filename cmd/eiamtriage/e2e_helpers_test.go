@@ -84,17 +84,26 @@ type testConfig struct {
 // from the example in anything but those three values.
 func writeExampleConfig(t *testing.T) testConfig {
 	t.Helper()
-	return deriveExampleConfig(t, true)
+	return deriveExampleConfig(t, true, nil)
 }
 
 // writeAuthenticatingConfig is writeExampleConfig with the example's
 // sender authentication as it is (on).
 func writeAuthenticatingConfig(t *testing.T) testConfig {
 	t.Helper()
-	return deriveExampleConfig(t, false)
+	return deriveExampleConfig(t, false, nil)
 }
 
-func deriveExampleConfig(t *testing.T, authOffForFixtures bool) testConfig {
+// writeConfigFrom is writeExampleConfig with more values changed: extra
+// maps dotted keys to their YAML values and may override nats.listen,
+// http.listen and data_dir too. With extra values the loaded result is not
+// compared with the example.
+func writeConfigFrom(t *testing.T, extra map[string]string) testConfig {
+	t.Helper()
+	return deriveExampleConfig(t, true, extra)
+}
+
+func deriveExampleConfig(t *testing.T, authOffForFixtures bool, extra map[string]string) testConfig {
 	t.Helper()
 	example := filepath.Join(repoRoot(t), "deploy", "eiamtriage.example.yaml")
 	raw, err := os.ReadFile(example)
@@ -108,11 +117,26 @@ func deriveExampleConfig(t *testing.T, authOffForFixtures bool) testConfig {
 		NATSListen: addrs[0],
 		HTTPListen: addrs[1],
 	}
-	out, err := replaceConfigValues(string(raw), map[string]string{
+	if v, ok := extra["data_dir"]; ok {
+		tc.DataDir = v
+	}
+	if v, ok := extra["nats.listen"]; ok {
+		tc.NATSListen = v
+	}
+	if v, ok := extra["http.listen"]; ok {
+		tc.HTTPListen = v
+	}
+	values := map[string]string{
 		"data_dir":    strconv.Quote(tc.DataDir),
 		"nats.listen": tc.NATSListen,
 		"http.listen": tc.HTTPListen,
-	})
+	}
+	for k, v := range extra {
+		if k != "data_dir" {
+			values[k] = v
+		}
+	}
+	out, err := replaceConfigValues(string(raw), values)
 	if err != nil {
 		t.Fatalf("derive a configuration from %s: %v", example, err)
 	}
@@ -144,6 +168,9 @@ func deriveExampleConfig(t *testing.T, authOffForFixtures bool) testConfig {
 	if got.DataDir != tc.DataDir || got.NATS.Listen != tc.NATSListen || got.HTTP.Listen != tc.HTTPListen {
 		t.Fatalf("derived configuration: data_dir %q, nats.listen %q, http.listen %q; want %q, %q, %q",
 			got.DataDir, got.NATS.Listen, got.HTTP.Listen, tc.DataDir, tc.NATSListen, tc.HTTPListen)
+	}
+	if len(extra) > 0 {
+		return tc
 	}
 	want.DataDir, want.NATS.Listen, want.HTTP.Listen = got.DataDir, got.NATS.Listen, got.HTTP.Listen
 	want.Mailboxes[0].Authentication, want.Warnings = got.Mailboxes[0].Authentication, got.Warnings // TRANSITIONAL, see above
@@ -216,6 +243,13 @@ type serveProc struct {
 // test failed.
 func startServe(t *testing.T, cfg testConfig, name string) *serveProc {
 	t.Helper()
+	return startServeEnv(t, cfg, name, nil)
+}
+
+// startServeEnv is startServe with more environment variables (the test
+// hooks' of testhooks.go).
+func startServeEnv(t *testing.T, cfg testConfig, name string, env []string) *serveProc {
+	t.Helper()
 	logPath := filepath.Join(t.TempDir(), name+".log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
@@ -224,7 +258,7 @@ func startServe(t *testing.T, cfg testConfig, name string) *serveProc {
 	defer logFile.Close() // the child has its own descriptor
 	cmd := exec.Command(binPath, "serve", "--config", cfg.Path)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.Env = cleanEnv()
+	cmd.Env = append(cleanEnv(), env...)
 	p := &serveProc{t: t, name: name, cfg: cfg, cmd: cmd, logPath: logPath, done: make(chan struct{})}
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
@@ -243,6 +277,20 @@ func startServe(t *testing.T, cfg testConfig, name string) *serveProc {
 	t.Cleanup(p.stop)
 	p.waitReady()
 	return p
+}
+
+// httpAddr is the address serve's operations listener is bound to: the
+// configured one, or with port 0 the one serve recorded in data_dir ("" as
+// long as it has not).
+func (c testConfig) httpAddr() string {
+	if !strings.HasSuffix(c.HTTPListen, ":0") {
+		return c.HTTPListen
+	}
+	b, err := os.ReadFile(filepath.Join(c.DataDir, httpAddrFile))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
 }
 
 // cleanEnv is the test's environment without the NATS secrets the
@@ -282,7 +330,6 @@ func (p *serveProc) exited() bool {
 // the process exits first or readyTimeout passes.
 func (p *serveProc) waitReady() {
 	p.t.Helper()
-	url := "http://" + p.cfg.HTTPListen + "/readyz"
 	client := &http.Client{Timeout: 2 * time.Second}
 	deadline := time.Now().Add(readyTimeout)
 	last := "no answer yet"
@@ -290,6 +337,7 @@ func (p *serveProc) waitReady() {
 		if p.exited() {
 			p.t.Fatalf("%s exited before it was ready: %v", p.name, p.waitErr)
 		}
+		url := "http://" + p.cfg.httpAddr() + "/readyz"
 		resp, err := client.Get(url)
 		if err == nil {
 			body, _ := readAllLimited(resp)
@@ -366,10 +414,17 @@ func (r cliResult) String() string {
 // be started or runs longer than cliTimeout.
 func runCLI(t *testing.T, args ...string) cliResult {
 	t.Helper()
+	return runCLIStdin(t, "", args...)
+}
+
+// runCLIStdin is runCLI with stdin as the command's standard input.
+func runCLIStdin(t *testing.T, stdin string, args ...string) cliResult {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), cliTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binPath, args...)
 	cmd.Env = cleanEnv()
+	cmd.Stdin = strings.NewReader(stdin)
 	cmd.WaitDelay = 5 * time.Second
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

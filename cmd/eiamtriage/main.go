@@ -36,7 +36,7 @@ var commands = []command{
 	{"classify", "triage saved notices offline: classify [--json] [--config FILE] PATH...", runClassify},
 	{"cases list", "print the cases: cases list --config FILE [--json] [--class C] [--mailbox NAME]", runCasesList},
 	{"cases show", "print one case: cases show --config FILE [--json] ID", runCasesShow},
-	{"dead list", "print dead letters and quarantined mail: dead list --config FILE [--json]", runDeadList},
+	{"dead list", "print dead letters, quarantined and unreadable mail: dead list --config FILE [--json]", runDeadList},
 	{"outbox list", "print the mails the service sent or will send: outbox list --config FILE [--json] [--state S] [--mailbox NAME]", runOutboxList},
 	{"outbox resend", "send a mail again, with the same Message-ID: outbox resend --config FILE ID", runOutboxResend},
 	{"config check", "validate a configuration without starting anything: config check [--print] FILE", runConfigCheck},

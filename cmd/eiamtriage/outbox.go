@@ -6,10 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 	"text/tabwriter"
-	"unicode"
 
 	"github.com/eiamtriage/eiamtriage/actions/outbox"
 	"github.com/eiamtriage/eiamtriage/internal/broker"
@@ -129,18 +127,5 @@ func runOutboxResend(ctx context.Context, args []string, _ io.Reader, stdout, st
 }
 
 // safe makes a value that came from a mail or a relay fit for a terminal:
-// control characters (line breaks, escape sequences) and the characters
-// that reorder text (bidirectional overrides) are shown escaped, as Go
-// would quote them, and the rest as it is.
-func safe(s string) string {
-	var b strings.Builder
-	for _, r := range strings.ToValidUTF8(s, "\uFFFD") {
-		if unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) || r == '\u2028' || r == '\u2029' {
-			q := strconv.QuoteRune(r)
-			b.WriteString(q[1 : len(q)-1])
-			continue
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-}
+// visible (visible.go), the one escaping of every command's output.
+func safe(s string) string { return visible(s) }

@@ -20,7 +20,7 @@ func TestSafe(t *testing.T) {
 		"a\x1b[2Jb":             `a\x1b[2Jb`,
 		"line\r\nbreak\ttab":    `line\r\nbreak\ttab`,
 		"abc\u202edcba":         `abc\u202edcba`,
-		"bad \xff utf-8":        "bad \uFFFD utf-8",
+		"bad \xff utf-8":        `bad \xff utf-8`,
 		"sep\u2028arator\u0085": `sep\u2028arator\u0085`,
 	} {
 		if got := safe(in); got != want {

@@ -81,7 +81,9 @@ type NATS struct {
 	// ws:// or wss:// URLs separated by commas, without a password. Empty:
 	// the daemon runs an embedded server.
 	URL string `yaml:"url"`
-	// Listen is the embedded server's client address, host:port.
+	// Listen is the embedded server's client address, host:port. Port 0
+	// is a free port the server picks and records in data_dir (see
+	// package broker), where the other commands find it.
 	Listen string `yaml:"listen"`
 	// User is the user name; it needs a password.
 	User string `yaml:"user"`
@@ -107,7 +109,8 @@ type NATS struct {
 
 // HTTP is the endpoint for metrics and health.
 type HTTP struct {
-	// Listen is host:port, or "off" for no HTTP endpoint.
+	// Listen is host:port (port 0: a free port), or "off" for no HTTP
+	// endpoint.
 	Listen string `yaml:"listen"`
 }
 
