@@ -62,6 +62,11 @@ type Config struct {
 	// Mailboxes are the cantons' mailboxes the notices arrive in, each
 	// with its superusers and sender authentication. At least one.
 	Mailboxes []Mailbox `yaml:"mailboxes"`
+	// Escalation, Summaries and Actions say what the cases cause
+	// (actions.go).
+	Escalation Escalation `yaml:"escalation"`
+	Summaries  Summaries  `yaml:"summaries"`
+	Actions    Actions    `yaml:"actions"`
 
 	// Warnings are things Load found doubtful but not wrong, such as a
 	// secret file that every user can read. Logging them is the caller's
@@ -151,6 +156,10 @@ func Default() Config {
 		Log:      Log{Level: "info", Format: "auto"},
 		Pipeline: defaultPipeline(),
 		Wording:  DefaultWording(),
+
+		Escalation: defaultEscalation(),
+		Summaries:  defaultSummaries(),
+		Actions:    defaultActions(),
 	}
 }
 
@@ -217,7 +226,7 @@ func load(data []byte, baseDir string) (*Config, error) {
 		return nil, err
 	}
 	if baseDir != "" {
-		for _, p := range []*string{&c.DataDir, &c.NATS.PasswordFile, &c.NATS.TokenFile, &c.NATS.CredsFile} {
+		for _, p := range []*string{&c.DataDir, &c.NATS.PasswordFile, &c.NATS.TokenFile, &c.NATS.CredsFile, &c.Actions.Templates} {
 			if *p != "" && !filepath.IsAbs(*p) {
 				*p = filepath.Join(baseDir, *p)
 			}
@@ -241,6 +250,7 @@ func load(data []byte, baseDir string) (*Config, error) {
 		if len(m.AuthservID) == 0 {
 			m.AuthservID = nil
 		}
+		mailboxActionDefaults(m)
 	}
 	c.Warnings = append(c.Warnings, mailboxWarnings(c.Mailboxes)...)
 	c.Warnings = append(c.Warnings, classifyWarnings(&c.Classify)...)
@@ -335,6 +345,7 @@ func (c *Config) Validate() error {
 	}
 	p.addErr(validateClassify(&c.Classify))
 	p.addErr(validateMailboxes(c.Mailboxes))
+	p.addErr(validateActions(c))
 	return p.err()
 }
 

@@ -34,6 +34,13 @@ type Mailbox struct {
 	// notice whose From names an eIAM sender, forged or not: for tests
 	// and demonstrations only.
 	Authentication string `yaml:"authentication"`
+
+	// What the cases of this mailbox cause (actions.go): UserMail is
+	// "send" (mail the user of a private-email case) or "draft" (a draft
+	// to the superusers instead); Language is the language of the mail to
+	// its superusers (de, fr, it, en).
+	UserMail string `yaml:"user_mail"`
+	Language string `yaml:"language"`
 }
 
 // AuthenticationOff is the Authentication value that switches sender
