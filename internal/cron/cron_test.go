@@ -50,8 +50,8 @@ func TestNextAcrossDST(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name, spec, start string
-		want           []string // UTC instants
-		labels         []string
+		want              []string // UTC instants
+		labels            []string
 	}{
 		{"07:30 over spring forward", "30 7 * * *", "2026-03-27T12:00:00Z",
 			[]string{"2026-03-28T06:30:00Z", "2026-03-29T05:30:00Z", "2026-03-30T05:30:00Z"},
