@@ -129,7 +129,7 @@ func New(dir string) (*Renderer, error) {
 		}
 		for _, tk := range []string{"task-deactivate", "task-recreate"} {
 			key := lang + "/" + tk
-			t, err := texttemplate.New(tk + ".txt").Funcs(fm).ParseFS(fsys, key+".txt")
+			t, err := texttemplate.New(tk+".txt").Funcs(fm).ParseFS(fsys, key+".txt")
 			if err != nil {
 				return nil, fmt.Errorf("render: template %s.txt: %w", key, err)
 			}
