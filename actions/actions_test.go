@@ -72,9 +72,12 @@ func (e *env) expectedMails(t *testing.T) []expected {
 // reached the sink: only then is "exactly these mails" a fair assertion.
 func (e *env) settled(t *testing.T, notices int) []smtpsink.Message {
 	t.Helper()
+	refs := 0
 	eventually(t, "every notice in its case", func() bool {
 		n := 0
+		refs = 0
 		for _, c := range e.allCases(t) {
+			refs += len(c.Notices)
 			for _, r := range c.Notices {
 				n += 1 + r.Duplicates
 			}
@@ -83,12 +86,20 @@ func (e *env) settled(t *testing.T, notices int) []smtpsink.Message {
 	})
 	ctx := context.Background()
 	eventually(t, "the actions stage to settle every case event", func() bool {
+		st, err := e.js.Stream(ctx, pipeline.StreamCases)
+		if err != nil {
+			return false
+		}
+		si, err := st.Info(ctx)
+		if err != nil || si.State.Msgs < uint64(refs) {
+			return false // an event is still to be published
+		}
 		c, err := e.js.Consumer(ctx, pipeline.StreamCases, actions.Name)
 		if err != nil {
 			return false
 		}
 		info, err := c.Info(ctx)
-		return err == nil && info.NumPending == 0 && info.NumAckPending == 0 && info.Delivered.Stream > 0
+		return err == nil && info.NumPending == 0 && info.NumAckPending == 0 && info.AckFloor.Stream == si.State.LastSeq
 	})
 	var entries []outbox.Entry
 	eventually(t, "every mail in the ledger delivered", func() bool {
