@@ -152,7 +152,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 	if um == "" {
 		um = config.UserMailSend
 	}
-	cfg.Mailboxes = []config.Mailbox{{Name: mailbox, Superusers: su, AuthservID: config.Strings{"mx.be.ch"}, Authentication: "on", UserMail: um, Language: "de"}}
+	cfg.Mailboxes = []config.Mailbox{{Name: mailbox, Superusers: su, Authentication: config.AuthenticationOff, UserMail: um, Language: "de"}}
 	if o.caps != (config.Caps{}) {
 		cfg.Actions.Caps = o.caps
 	} else {

@@ -296,12 +296,12 @@ func TestComposeRefuses(t *testing.T) {
 
 func TestTransportable(t *testing.T) {
 	for raw, want := range map[string]string{
-		"":                     "7bit",
-		"a\r\nb":               "7bit",
-		"ä\r\n":                "8bit",
-		"a\nb":                 "",
-		"a\r":                  "",
-		"a\rb":                 "",
+		"":                                "7bit",
+		"a\r\nb":                          "7bit",
+		"ä\r\n":                           "8bit",
+		"a\nb":                            "",
+		"a\r":                             "",
+		"a\rb":                            "",
 		strings.Repeat("x", 998) + "\r\n": "7bit",
 		strings.Repeat("x", 999) + "\r\n": "",
 		strings.Repeat("x", 999):          "",

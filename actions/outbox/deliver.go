@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
 	"github.com/eiamtriage/eiamtriage/internal/event"
@@ -18,8 +19,13 @@ import (
 // that the entry says failed before the dead letter is written.
 const maxDeliver = 1 << 30
 
-// ErrNoRelay is Ready's error when no relay is configured.
-var ErrNoRelay = errors.New("outbox: no SMTP relay configured (smtp.address): mail is recorded and waits")
+// maxAckPending bounds the requests delivered and not settled, those
+// waiting out a retry's delay included: with the relay down for a weekend
+// every queued mail waits so, and a new one must still get its turn.
+const maxAckPending = 10000
+
+// ErrNoRelay is the failure of every attempt while no relay is configured.
+var ErrNoRelay = errors.New("no SMTP relay configured (smtp.address is empty)")
 
 // Consumer returns the delivery consumer's configuration: durable
 // "outbox" on the delivery requests, with the outbox's own retry policy
@@ -36,6 +42,7 @@ func (o *Outbox) Consumer() pipeline.ConsumerConfig {
 		AckWait:        o.opts.AckWait,
 		HandlerTimeout: o.handlerTimeout(),
 		Workers:        o.opts.Workers,
+		MaxAckPending:  maxAckPending,
 		Status:         o.status,
 		Now:            o.opts.Now,
 	}
@@ -48,23 +55,19 @@ func (o *Outbox) handlerTimeout() time.Duration { return o.opts.AckWait * 7 / 10
 func (o *Outbox) outcomeTimeout() time.Duration { return o.opts.AckWait / 10 }
 
 // Run delivers the queued mail until ctx ends (pipeline.Run on Consumer
-// with Handle). Without a relay (Relay.Address empty) it waits for ctx and
-// delivers nothing; Ready says why. m may be nil.
+// with Handle). m may be nil. Without a relay (Relay.Address empty) every
+// attempt fails temporarily, saying so in the entry, until a relay is
+// configured or the mail's retry time is over: mail never waits unseen.
 func (o *Outbox) Run(ctx context.Context, m *pipeline.Metrics) error {
 	if o.opts.Relay.Address == "" && !o.opts.DryRun {
 		o.opts.Log.Warn("no SMTP relay configured (smtp.address): mail is recorded in the outbox and not sent")
-		<-ctx.Done()
-		return nil
 	}
 	return pipeline.Run(ctx, o.js, o.Consumer(), o.Handle, o.opts.Log, m)
 }
 
-// Ready reports whether delivery runs: JetStream answers, the consumer
-// consumes and a relay is configured.
+// Ready reports whether delivery runs: JetStream answers and the consumer
+// consumes.
 func (o *Outbox) Ready(ctx context.Context) error {
-	if o.opts.Relay.Address == "" && !o.opts.DryRun {
-		return ErrNoRelay
-	}
 	return pipeline.Ready(ctx, o.js, o.status)
 }
 
@@ -111,6 +114,7 @@ func (o *Outbox) Handle(ctx context.Context, m pipeline.Msg) error {
 		e.UnknownOutcomes++
 		e.State, e.Request, e.Updated = StateUnknownOutcome, this, o.opts.Now().UTC()
 		e.LastError = fmt.Sprintf("attempt %d reached DATA at %s and left no outcome (the process stopped or lost the ledger)", e.Attempts, e.AttemptBegan.Format(time.RFC3339))
+		e.LastCode = "no outcome recorded"
 		e.Note = unknownNote(e)
 		if rev, err = o.ledger.put(ctx, e, rev); err != nil {
 			return err
@@ -131,6 +135,16 @@ func (o *Outbox) Handle(ctx context.Context, m pipeline.Msg) error {
 		return err
 	}
 	raw, err := o.raw(ctx, e)
+	if errors.Is(err, jetstream.ErrObjectNotFound) {
+		// Nothing to send, ever: say so rather than retry for days.
+		e.State, e.Request, e.Updated = StateFailed, this, o.opts.Now().UTC()
+		e.LastError, e.LastCode = err.Error(), "rendered mail missing"
+		e.Note = "the rendered mail is missing from " + pipeline.BucketOutboxMail + ": enqueue the mail under a new id"
+		if _, err := o.ledger.put(ctx, e, rev); err != nil {
+			return err
+		}
+		return o.again(e, this)
+	}
 	if err != nil {
 		return err
 	}
@@ -184,35 +198,37 @@ func (o *Outbox) Handle(ctx context.Context, m pipeline.Msg) error {
 
 	case res.unknown:
 		e.UnknownOutcomes++
-		e.State, e.LastError = StateUnknownOutcome, res.reply
+		e.State, e.LastError, e.LastCode = StateUnknownOutcome, res.reply, res.code
 		e.Note = unknownNote(e)
 		if _, err := o.put(octx, e, rev); err != nil {
 			return err
 		}
-		log.Warn("the relay did not answer the end of the data: outcome unknown", zap.String("reply", res.reply), zap.Bool("resend", resendAllowed(e)))
+		log.Warn("the relay did not answer the end of the data: outcome unknown", zap.String("reply", res.code), zap.Bool("resend", resendAllowed(e)))
+		log.Debug("the relay's answer", zap.String("reply", res.reply))
 		if !resendAllowed(e) {
 			return o.again(e, this)
 		}
-		return fmt.Errorf("outbox: mail %s: %s; sending again with the same Message-ID", e.ID, res.reply)
+		return fmt.Errorf("outbox: mail %s: %s; sending again with the same Message-ID", e.ID, res.code)
 
 	case res.permanent:
-		e.State, e.LastError = StateFailed, res.reply
+		e.State, e.LastError, e.LastCode = StateFailed, res.reply, res.code
 		e.Note = "the relay refused the mail: not retried"
 		if _, err := o.put(octx, e, rev); err != nil {
 			return err
 		}
-		log.Error("the relay refused the mail", zap.String("reply", res.reply))
+		log.Error("the relay refused the mail", zap.String("reply", res.code))
+		log.Debug("the relay's answer", zap.String("reply", res.reply))
 		return o.again(e, this)
 
 	default:
-		e.LastError = res.reply
+		e.LastError, e.LastCode = res.reply, res.code
 		if now.After(e.RetryUntil) || m.NumDelivered >= maxDeliver {
 			e.State = StateFailed
 			e.Note = fmt.Sprintf("still unsent after retrying for %s (until %s)", o.opts.RetryFor, e.RetryUntil.Format(time.RFC3339))
 			if _, err := o.put(octx, e, rev); err != nil {
 				return err
 			}
-			log.Error("mail given up: still unsent after the retry time", zap.String("reply", res.reply), zap.Int("attempts", e.Attempts))
+			log.Error("mail given up: still unsent after the retry time", zap.String("reply", res.code), zap.Int("attempts", e.Attempts))
 			return o.again(e, this)
 		}
 		e.State = StateQueued
@@ -220,8 +236,9 @@ func (o *Outbox) Handle(ctx context.Context, m pipeline.Msg) error {
 		if _, err := o.put(octx, e, rev); err != nil {
 			return err
 		}
-		log.Warn("attempt failed; will retry", zap.String("reply", res.reply), zap.Time("next_attempt", e.NextAttempt), zap.Time("retry_until", e.RetryUntil))
-		return fmt.Errorf("outbox: mail %s: attempt %d: %s", e.ID, e.Attempts, res.reply)
+		log.Warn("attempt failed; will retry", zap.String("reply", res.code), zap.Time("next_attempt", e.NextAttempt), zap.Time("retry_until", e.RetryUntil))
+		log.Debug("the relay's answer", zap.String("reply", res.reply))
+		return fmt.Errorf("outbox: mail %s: attempt %d: %s", e.ID, e.Attempts, res.code)
 	}
 }
 
@@ -252,7 +269,8 @@ func (o *Outbox) again(e Entry, this Delivery) error {
 	if e.Request.Seq != this.Seq {
 		return nil
 	}
-	return pipeline.Permanent(fmt.Errorf("outbox: mail %s (%s, case %s) %s: %s; %s", e.ID, e.Kind, orNone(e.Case), e.State, e.LastError, e.Note))
+	return pipeline.Permanent(fmt.Errorf("outbox: mail %s (%s, case %s) %s: %s; %s (the relay's words: eiamtriage outbox list --state %s)",
+		e.ID, e.Kind, orNone(e.Case), e.State, orNone(e.LastCode), e.Note, e.State))
 }
 
 // abandoned reports whether an entry left in StateSending belongs to an

@@ -75,6 +75,10 @@ type Entry struct {
 	// LastError is the relay's last answer, or the connection error, of
 	// the last failed attempt.
 	LastError string `json:"last_error,omitempty"`
+	// LastCode is LastError in short, without the relay's text (which may
+	// name a recipient): "RCPT: 550 5.1.1". Logs and dead letters carry
+	// it.
+	LastCode string `json:"last_code,omitempty"`
 	// QueueID is the relay's queue id from its final 250 (the whole
 	// answer when it names none).
 	QueueID string `json:"queue_id,omitempty"`

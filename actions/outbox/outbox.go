@@ -90,8 +90,8 @@ const (
 
 // Relay is the SMTP server the outbox hands its mail to.
 type Relay struct {
-	// Address is host:port. Empty: no relay; mail is recorded and waits
-	// (the delivery part reports not ready).
+	// Address is host:port. Empty: no relay; every attempt fails
+	// temporarily with ErrNoRelay, which the entries show.
 	Address string
 	TLS     TLSMode
 	// TLSConfig verifies the relay's certificate (nil: the system's
@@ -376,4 +376,3 @@ func sortEntries(es []Entry) {
 		return strings.Compare(a.ID, b.ID)
 	})
 }
-

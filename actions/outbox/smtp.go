@@ -26,8 +26,10 @@ type attempt struct {
 	unknown bool
 	// began: beforeData ran and succeeded (the attempt is marked).
 	began bool
-	// reply is the relay's answer or the error, for the ledger.
-	reply string
+	// reply is the relay's answer or the error, for the ledger; code is
+	// the same in short, without the relay's text (which may name a
+	// recipient), for logs and dead letters.
+	reply, code string
 }
 
 // phase names the step of a transaction an error happened in.
@@ -51,7 +53,7 @@ func (r Relay) send(ctx context.Context, from string, rcpts []string, raw []byte
 	ctx, cancel := context.WithTimeout(ctx, r.Timeout)
 	defer cancel()
 	fail := func(p phase, err error) attempt {
-		a.reply = describe(p, err)
+		a.reply, a.code = describe(p, err), short(p, err)
 		var se *smtp.SMTPError
 		if errors.As(err, &se) && se.Code >= 500 && p != phaseSession && p != phaseBody {
 			a.permanent = true
@@ -99,20 +101,23 @@ func (r Relay) send(ctx context.Context, from string, rcpts []string, raw []byte
 		// The end of the data may have reached the relay: nobody knows
 		// whether it took the mail.
 		a.unknown = true
-		a.reply = describe(phaseEnd, err)
+		a.reply, a.code = describe(phaseEnd, err), short(phaseEnd, err)
 		if ctx.Err() != nil {
 			a.reply = describe(phaseEnd, fmt.Errorf("%w (%w)", err, context.Cause(ctx)))
 		}
 		return a
 	}
 	a.accepted = true
-	a.reply = resp.StatusText
+	a.reply, a.code = resp.StatusText, "250"
 	_ = c.Quit()
 	return a
 }
 
 // dial connects and says EHLO, with TLS as r.TLS says.
 func (r Relay) dial(ctx context.Context) (*smtp.Client, net.Conn, error) {
+	if r.Address == "" {
+		return nil, nil, ErrNoRelay
+	}
 	host, _, err := net.SplitHostPort(r.Address)
 	if err != nil {
 		return nil, nil, fmt.Errorf("relay address %q: %w", r.Address, err)
@@ -188,6 +193,19 @@ func describe(p phase, err error) string {
 		return fmt.Sprintf("%s: %d%s %s", p, se.Code, code, oneLine(se.Message))
 	}
 	return fmt.Sprintf("%s: %s", p, oneLine(err.Error()))
+}
+
+// short is describe without the relay's text: "RCPT: 550 5.1.1".
+func short(p phase, err error) string {
+	var se *smtp.SMTPError
+	if errors.As(err, &se) {
+		code := ""
+		if se.EnhancedCode != (smtp.EnhancedCode{}) && se.EnhancedCode != smtp.NoEnhancedCode {
+			code = fmt.Sprintf(" %d.%d.%d", se.EnhancedCode[0], se.EnhancedCode[1], se.EnhancedCode[2])
+		}
+		return fmt.Sprintf("%s: %d%s", p, se.Code, code)
+	}
+	return describe(p, err) // a connection error: no words of the relay
 }
 
 func oneLine(s string) string {
