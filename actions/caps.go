@@ -317,3 +317,12 @@ func hashAddress(a string) string {
 	sum := sha256.Sum256([]byte(strings.ToLower(a)))
 	return hex.EncodeToString(sum[:8])
 }
+
+// CaseEffects returns the effects recorded for case c, oldest first.
+func (s *Stage) CaseEffects(ctx context.Context, c *event.Case) ([]Effect, error) {
+	all, err := s.effects(ctx, c.Mailbox)
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(all, func(e Effect) bool { return e.Case != c.ID }), nil
+}
