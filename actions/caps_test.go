@@ -26,7 +26,7 @@ const (
 
 // variant is fixture name as another notice: a profile id and a
 // Message-ID of its own.
-func variant(t *testing.T, name string, i int) []byte {
+func variant(t testing.TB, name string, i int) []byte {
 	t.Helper()
 	raws, want, _ := fixtures(t)
 	raw, id := raws[name], want[name].ProfileID
@@ -39,7 +39,7 @@ func variant(t *testing.T, name string, i int) []byte {
 	return out
 }
 
-func caseID(t *testing.T, name string, i int) string {
+func caseID(t testing.TB, name string, i int) string {
 	t.Helper()
 	_, want, _ := fixtures(t)
 	id := want[name].ProfileID

@@ -121,7 +121,7 @@ type envOptions struct {
 // an intake, the classify stage, the outbox delivering to an SMTP sink on
 // loopback, and the actions stage.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	js     jetstream.JetStream
 	cfg    *config.Config
 	sink   *smtpsink.Sink
@@ -133,7 +133,7 @@ type env struct {
 	opts   envOptions
 }
 
-func newEnv(t *testing.T, o envOptions) *env {
+func newEnv(t testing.TB, o envOptions) *env {
 	t.Helper()
 	b := brokertest.Start(t)
 	ctx := context.Background()
@@ -213,10 +213,10 @@ func newEnv(t *testing.T, o envOptions) *env {
 	return e
 }
 
-func quiet(t *testing.T) *zap.Logger { return zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)) }
+func quiet(t testing.TB) *zap.Logger { return zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)) }
 
 // background runs f until the test ends.
-func (e *env) background(t *testing.T, name string, f func(ctx context.Context) error) {
+func (e *env) background(t testing.TB, name string, f func(ctx context.Context) error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- f(ctx) }()
@@ -230,7 +230,7 @@ func (e *env) background(t *testing.T, name string, f func(ctx context.Context) 
 
 // newStage builds an actions stage on the environment; wrap, when not
 // nil, wraps the outbox it uses.
-func (e *env) newStage(t *testing.T, wrap func(actions.Outbox) actions.Outbox) *actions.Stage {
+func (e *env) newStage(t testing.TB, wrap func(actions.Outbox) actions.Outbox) *actions.Stage {
 	t.Helper()
 	var out actions.Outbox = e.out
 	if wrap != nil {
@@ -245,7 +245,7 @@ func (e *env) newStage(t *testing.T, wrap func(actions.Outbox) actions.Outbox) *
 
 // runStage consumes the case events with st until stop is called (or the
 // test ends); stop waits for it.
-func (e *env) runStage(t *testing.T, st *actions.Stage) (stop func()) {
+func (e *env) runStage(t testing.TB, st *actions.Stage) (stop func()) {
 	t.Helper()
 	cc := actions.Consumer(e.cfg)
 	cc.AckWait, cc.Workers, cc.Status = 5*time.Second, 4, &pipeline.Status{}
@@ -266,7 +266,7 @@ func (e *env) runStage(t *testing.T, st *actions.Stage) (stop func()) {
 	return stop
 }
 
-func (e *env) submit(t *testing.T, raw []byte, source string) event.MailReceived {
+func (e *env) submit(t testing.TB, raw []byte, source string) event.MailReceived {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	defer cancel()
@@ -277,7 +277,7 @@ func (e *env) submit(t *testing.T, raw []byte, source string) event.MailReceived
 	return r.MailReceived
 }
 
-func (e *env) allCases(t *testing.T) []*event.Case {
+func (e *env) allCases(t testing.TB) []*event.Case {
 	t.Helper()
 	list, err := e.cases.List(context.Background())
 	if err != nil {
@@ -286,7 +286,7 @@ func (e *env) allCases(t *testing.T) []*event.Case {
 	return list
 }
 
-func eventually(t *testing.T, what string, cond func() bool, describe ...func() string) {
+func eventually(t testing.TB, what string, cond func() bool, describe ...func() string) {
 	t.Helper()
 	deadline := time.Now().Add(waitFor)
 	for !cond() {
@@ -314,14 +314,32 @@ type golden struct {
 // fixtures returns the notices of testdata/notices (file name to raw mail,
 // with CRLF line ends) with their golden verdicts, and every forwarder
 // among them, who must be superusers for their forwards to count.
-func fixtures(t *testing.T) (raws map[string][]byte, want map[string]golden, forwarders []string) {
+func fixtures(t testing.TB) (raws map[string][]byte, want map[string]golden, forwarders []string) {
 	t.Helper()
+	fixturesOnce.Do(func() { cached.raws, cached.want, cached.forwarders, cached.err = readFixtures() })
+	if cached.err != nil {
+		t.Fatal(cached.err)
+	}
+	return cached.raws, cached.want, cached.forwarders
+}
+
+var (
+	fixturesOnce sync.Once
+	cached       struct {
+		raws       map[string][]byte
+		want       map[string]golden
+		forwarders []string
+		err        error
+	}
+)
+
+func readFixtures() (raws map[string][]byte, want map[string]golden, forwarders []string, err error) {
 	data, err := os.ReadFile(filepath.Join(fixtureIn, "golden.json"))
 	if err != nil {
-		t.Fatal(err)
+		return nil, nil, nil, err
 	}
 	if err := json.Unmarshal(data, &want); err != nil {
-		t.Fatal(err)
+		return nil, nil, nil, err
 	}
 	raws = map[string][]byte{}
 	parser := notice.MustParser(config.DefaultWording(), nil)
@@ -329,7 +347,7 @@ func fixtures(t *testing.T) (raws map[string][]byte, want map[string]golden, for
 	for name := range want {
 		raw, err := os.ReadFile(filepath.Join(fixtureIn, name))
 		if err != nil {
-			t.Fatal(err)
+			return nil, nil, nil, err
 		}
 		raws[name] = crlf(raw)
 		if n, err := parser.Parse(raw); err == nil && n.Forwarder() != "" && !seen[n.Forwarder()] {
@@ -338,7 +356,7 @@ func fixtures(t *testing.T) (raws map[string][]byte, want map[string]golden, for
 		}
 	}
 	sort.Strings(forwarders)
-	return raws, want, forwarders
+	return raws, want, forwarders, nil
 }
 
 // byKind groups the accepted messages by X-Eiamtriage-Kind.
