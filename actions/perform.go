@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/eiamtriage/eiamtriage/actions/outbox"
 	"github.com/eiamtriage/eiamtriage/actions/render"
@@ -192,11 +191,3 @@ func (s *Stage) taskView(kind event.TaskKind, c *event.Case, mb *config.Mailbox,
 }
 
 func taskKey(id string) string { return "task." + id }
-
-// short returns the first characters of an id, for logs.
-func short(id string) string {
-	if i := strings.LastIndexByte(id, '.'); i >= 0 && len(id)-i > 13 {
-		return id[:i+13]
-	}
-	return id
-}

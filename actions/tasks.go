@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"time"
 
 	"go.uber.org/zap"
 
@@ -151,6 +150,3 @@ func validTaskID(id string) error {
 	}
 	return nil
 }
-
-// age is how long ago t was, at now.
-func age(t, now time.Time) time.Duration { return now.Sub(t) }

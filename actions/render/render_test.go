@@ -369,3 +369,20 @@ func TestSteps(t *testing.T) {
 		}
 	}
 }
+
+// TestDraftProblem: a draft says, in its language, why the user was not
+// mailed; every language words every problem.
+func TestDraftProblem(t *testing.T) {
+	r := newRenderer(t)
+	for _, lang := range Languages {
+		for _, p := range []string{"no-address", "same-address"} {
+			m, err := r.Render(KindDraft, lang, &DraftView{Case: NewCase(privateCase(), nil, zurich), Problem: p, UserSubject: "s", UserText: "t\n"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(m.Text, p) || strings.Contains(m.HTML, p) {
+				t.Errorf("%s draft shows the code %q instead of its words", lang, p)
+			}
+		}
+	}
+}
