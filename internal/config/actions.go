@@ -101,13 +101,7 @@ func mailboxActionDefaults(m *Mailbox) {
 }
 
 // Delays returns Backoff as time.Durations.
-func (a *Actions) Delays() []time.Duration {
-	d := make([]time.Duration, len(a.Backoff))
-	for i, b := range a.Backoff {
-		d[i] = time.Duration(b)
-	}
-	return d
-}
+func (a *Actions) Delays() []time.Duration { return (&Pipeline{Backoff: a.Backoff}).Delays() }
 
 // validateActions reports the problems of the escalation, summaries and
 // actions sections and of each mailbox's action keys.
