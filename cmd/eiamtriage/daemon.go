@@ -39,12 +39,16 @@ func connect(ctx context.Context, cfg *config.Config, name string, log *zap.Logg
 		b.Close()
 		return nil, err
 	}
+	if err := pipeline.EnsureActions(ctx, b.JS, pipeline.StreamConfig{Replicas: cfg.NATS.Replicas}); err != nil {
+		b.Close()
+		return nil, err
+	}
 	return b, nil
 }
 
 // daemon is `serve` assembled: the broker, and the service with its parts
-// (the stages; the mailbox watchers and the actions come with their
-// issues) behind the operations listener.
+// (the stages, the outbox, the actions; the mailbox watchers come with
+// their issue) behind the operations listener.
 type daemon struct {
 	broker   *broker.Broker
 	svc      *service.Service
@@ -150,6 +154,7 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *zap.Logger) (*daemo
 		return nil, err
 	}
 	obOpts.Log = log.Named(outbox.Name)
+	obOpts.DryRun = cfg.Actions.DryRun
 	ob, err := outbox.Open(ctx, b.JS, obOpts)
 	if err != nil {
 		return nil, err
@@ -159,6 +164,10 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *zap.Logger) (*daemo
 		Run:   func(ctx context.Context) error { return ob.Run(ctx, pm) },
 		Ready: ob.Ready,
 	})
+	// The actions: what each case causes, the tasks, the summaries.
+	if err := d.addActions(ctx, cfg, ob, reg, pm, log); err != nil {
+		return nil, err
+	}
 	if d.closeMailboxes, err = addMailboxes(ctx, d.svc, cfg, reg, log); err != nil {
 		return nil, err
 	}

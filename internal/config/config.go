@@ -64,6 +64,11 @@ type Config struct {
 	// Mailboxes are the cantons' mailboxes the notices arrive in, each
 	// with its superusers and sender authentication. At least one.
 	Mailboxes []Mailbox `yaml:"mailboxes"`
+	// Escalation, Summaries and Actions say what the cases cause
+	// (actions.go).
+	Escalation Escalation `yaml:"escalation"`
+	Summaries  Summaries  `yaml:"summaries"`
+	Actions    Actions    `yaml:"actions"`
 
 	// Warnings are things Load found doubtful but not wrong, such as a
 	// secret file that every user can read. Logging them is the caller's
@@ -157,6 +162,10 @@ func Default() Config {
 		Pipeline: defaultPipeline(),
 		SMTP:     defaultSMTP(),
 		Wording:  DefaultWording(),
+
+		Escalation: defaultEscalation(),
+		Summaries:  defaultSummaries(),
+		Actions:    defaultActions(),
 	}
 }
 
@@ -223,7 +232,7 @@ func load(data []byte, baseDir string) (*Config, error) {
 		return nil, err
 	}
 	if baseDir != "" {
-		for _, p := range append([]*string{&c.DataDir, &c.NATS.PasswordFile, &c.NATS.TokenFile, &c.NATS.CredsFile, &c.SMTP.PasswordFile, &c.SMTP.CAFile}, imapPaths(c.Mailboxes)...) {
+		for _, p := range append([]*string{&c.DataDir, &c.NATS.PasswordFile, &c.NATS.TokenFile, &c.NATS.CredsFile, &c.SMTP.PasswordFile, &c.SMTP.CAFile, &c.Actions.Templates}, imapPaths(c.Mailboxes)...) {
 			resolvePath(p, baseDir)
 		}
 	}
@@ -246,6 +255,7 @@ func load(data []byte, baseDir string) (*Config, error) {
 			m.AuthservID = nil
 		}
 		imapDefaults(m, i, chk)
+		mailboxActionDefaults(m)
 	}
 	c.Warnings = append(c.Warnings, mailboxWarnings(c.Mailboxes)...)
 	c.Warnings = append(c.Warnings, classifyWarnings(&c.Classify)...)
@@ -355,6 +365,7 @@ func (c *Config) Validate() error {
 	}
 	p.addErr(validateClassify(&c.Classify))
 	p.addErr(validateMailboxes(c.Mailboxes))
+	p.addErr(validateActions(c))
 	return p.err()
 }
 

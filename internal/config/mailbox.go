@@ -39,6 +39,12 @@ type Mailbox struct {
 	// A mailbox without an Address is not watched: its mail comes in
 	// through `eiamtriage publish` only.
 	IMAP `yaml:",inline"`
+	// What the cases of this mailbox cause (actions.go): UserMail is
+	// "send" (mail the user of a private-email case) or "draft" (a draft
+	// to the superusers instead); Language is the language of the mail to
+	// its superusers (de, fr, it, en).
+	UserMail string `yaml:"user_mail"`
+	Language string `yaml:"language"`
 }
 
 // AuthenticationOff is the Authentication value that switches sender
