@@ -10,7 +10,7 @@ test:
 	$(GO) test -count=1 -timeout 12m ./...
 
 demo:
-	$(GO) run ./cmd/eiamtriage classify testdata/samples
+	$(GO) run ./cmd/eiamtriage demo
 
 vet:
 	gofmt -l . | (! grep .) && $(GO) vet ./...

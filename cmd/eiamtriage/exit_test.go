@@ -39,6 +39,10 @@ func TestMissingConfigExitsTwo(t *testing.T) {
 			{[]string{"publish", "a.eml"}, "--config FILE is required"},
 			{[]string{"publish", "--config", missing, "a.eml"}, missing},
 		},
+		"demo": {
+			// The demo needs no configuration: a wrong flag is its usage error.
+			{[]string{"demo", "--config", missing}, "flag provided but not defined: -config"},
+		},
 		"classify": {
 			{[]string{"classify", "--config", missing, "a.eml"}, missing},
 		},

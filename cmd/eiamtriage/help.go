@@ -11,6 +11,7 @@ import (
 // `eiamtriage help COMMAND` and `eiamtriage COMMAND -h` (TestEveryCommandHasHelp
 // keeps it complete).
 var examples = map[string]string{
+	"demo":            "eiamtriage demo --out /tmp/demo   # then open /tmp/demo/*summary*.html",
 	"serve":           "eiamtriage serve --config /etc/eiamtriage/eiamtriage.yaml",
 	"publish":         "eiamtriage publish --config /etc/eiamtriage/eiamtriage.yaml --mailbox be saved/*.eml",
 	"classify":        "eiamtriage classify --json notices/   # or: eiamtriage classify - < notice.eml",

@@ -31,6 +31,7 @@ type command struct {
 // commands is the table of every subcommand, in the order usage lists
 // them.
 var commands = []command{
+	{"demo", "the whole loop on embedded parts, in ten seconds: demo [--out DIR]", runDemo},
 	{"serve", "run the daemon: serve --config FILE", runServe},
 	{"publish", "put saved mails in as if they came from a mailbox: publish --config FILE [--mailbox NAME] PATH...", runPublish},
 	{"classify", "triage saved notices offline: classify [--json] [--config FILE] PATH...", runClassify},

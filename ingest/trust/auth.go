@@ -79,7 +79,7 @@ func authenticate(ctx context.Context, p *Policy, h textproto.Header, raw []byte
 	if unreadID > 0 {
 		notes = append(notes, fmt.Sprintf("%d Authentication-Results header(s) cannot be read at all", unreadID))
 	}
-	none := fmt.Sprintf("no Authentication-Results header %s: the mail did not pass the organisation's server, or authserv_ids is misconfigured", countedWords(p))
+	none := fmt.Sprintf("no Authentication-Results header %s: the mail did not pass the organisation's server, or authserv_id is misconfigured", countedWords(p))
 	if !p.VerifyDKIM {
 		return authResult{reasons: append([]string{none}, notes...)}
 	}

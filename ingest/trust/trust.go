@@ -228,7 +228,7 @@ func SenderRule(senders []string, c Chain) event.Trust {
 	return t
 }
 
-// Validate checks the policy as configuration: authserv_ids given unless
+// Validate checks the policy as configuration: authserv_id given unless
 // off or microsoft365, every authserv-id one word, every sender and
 // superuser a plain ASCII address. The error names the mailbox, the key and
 // what to do; several problems are joined.
@@ -238,11 +238,11 @@ func (p *Policy) Validate() error {
 		errs = append(errs, fmt.Errorf("trust: %s: %s: %s", mailboxName(p.Mailbox), key, fmt.Sprintf(format, args...)))
 	}
 	if !p.Off && !p.Microsoft365 && len(p.AuthservIDs) == 0 {
-		bad("authserv_ids", "empty, so no mail could ever be authenticated: list the authserv-id that the organisation's boundary mail server writes as the first word of its Authentication-Results headers (such as \"mx.be.ch\"); for Exchange Online set microsoft365; to act on unauthenticated mail (not recommended) set off")
+		bad("authserv_id", "empty, so no mail could ever be authenticated: list the authserv-id that the organisation's boundary mail server writes as the first word of its Authentication-Results headers (such as \"mx.be.ch\"); for Exchange Online set microsoft365; to act on unauthenticated mail (not recommended) set off")
 	}
 	for _, id := range p.AuthservIDs {
 		if !validAuthservID(id) {
-			bad("authserv_ids", "%s is not an authserv-id: one word of ASCII letters, digits, '.', '-' and '_', as the first word of the server's Authentication-Results header", quote(id))
+			bad("authserv_id", "%s is not an authserv-id: one word of ASCII letters, digits, '.', '-' and '_', as the first word of the server's Authentication-Results header", quote(id))
 		}
 	}
 	for _, a := range p.Senders {

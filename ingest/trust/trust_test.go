@@ -104,7 +104,7 @@ func TestCheck(t *testing.T) {
 				reasons: []string{`header without authserv-id (Microsoft 365) says spf=pass, dkim=pass header.d="admin.ch", dmarc=pass header.from="eiam.admin.ch", compauth=pass`}}},
 		{"microsoft 365 header, microsoft365 not set", policyBE(), msg(ar(arM365), fromEIAM), direct(),
 			want{kind: "unauthenticated", sender: eiam,
-				reasons: []string{`no Authentication-Results header of "mx.be.ch": the mail did not pass the organisation's server, or authserv_ids is misconfigured`, "set microsoft365"}}},
+				reasons: []string{`no Authentication-Results header of "mx.be.ch": the mail did not pass the organisation's server, or authserv_id is misconfigured`, "set microsoft365"}}},
 		{"microsoft 365: older form with bare '; receiving.domain;' parts", policyM365(),
 			msg(ar("spf=pass (sender IP is 162.23.1.1) smtp.mailfrom=admin.ch; ti.ch; dkim=pass (signature was verified) header.d=admin.ch;ti.ch; dmarc=pass action=none header.from=eiam.admin.ch;compauth=pass reason=100"), fromEIAM), direct(),
 			want{trusted: true, method: "dkim", domain: "admin.ch", sender: eiam}},
@@ -457,11 +457,11 @@ func TestValidate(t *testing.T) {
 		{"authserv-ids", Policy{Mailbox: "be", AuthservIDs: []string{"mx.be.ch"}}, nil},
 		{"microsoft 365 without authserv-ids", Policy{Mailbox: "ti", Microsoft365: true}, nil},
 		{"off without authserv-ids", Policy{Mailbox: "be", Off: true}, nil},
-		{"nothing to trust", Policy{Mailbox: "be"}, []string{`trust: mailbox "be": authserv_ids: empty`, "set microsoft365", "set off"}},
-		{"a bad authserv-id", Policy{Mailbox: "be", AuthservIDs: []string{"mx.be.ch; dkim=pass"}}, []string{`authserv_ids: "mx.be.ch; dkim=pass" is not an authserv-id`}},
+		{"nothing to trust", Policy{Mailbox: "be"}, []string{`trust: mailbox "be": authserv_id: empty`, "set microsoft365", "set off"}},
+		{"a bad authserv-id", Policy{Mailbox: "be", AuthservIDs: []string{"mx.be.ch; dkim=pass"}}, []string{`authserv_id: "mx.be.ch; dkim=pass" is not an authserv-id`}},
 		{"a non-ASCII sender", Policy{Mailbox: "be", Off: true, Senders: []string{"noreply@eİam.admİn.ch"}}, []string{`senders: "noreply@e\u0130am.adm\u0130n.ch" is not a plain ASCII e-mail address`}},
 		{"a bad superuser", Policy{Mailbox: "be", Off: true, Superusers: []string{"anna.muster@be.ch", "peter meier@be.ch"}}, []string{`superusers: "peter meier@be.ch"`}},
-		{"several problems", Policy{Mailbox: "be", Senders: []string{"x"}}, []string{"authserv_ids: empty", `senders: "x"`}},
+		{"several problems", Policy{Mailbox: "be", Senders: []string{"x"}}, []string{"authserv_id: empty", `senders: "x"`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
