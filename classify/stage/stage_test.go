@@ -227,7 +227,7 @@ func TestFixturesBecomeCases(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if n, err := parser.Parse(raw); err == nil && n.Forwarder() != "" {
+		if n, err := parser.Parse(context.Background(), raw); err == nil && n.Forwarder() != "" {
 			forwarders = append(forwarders, n.Forwarder())
 		}
 	}

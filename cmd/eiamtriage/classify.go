@@ -87,7 +87,7 @@ func runClassify(ctx context.Context, args []string, stdin io.Reader, stdout, st
 			fmt.Fprintf(stderr, "eiamtriage classify: %s: %v\n", source, rerr)
 			return
 		}
-		r, perr := triage(parser, cl, source, raw)
+		r, perr := triage(ctx, parser, cl, source, raw)
 		if perr != nil {
 			failed = true
 			fmt.Fprintf(stderr, "eiamtriage classify: %s: %v\n", source, perr)
@@ -115,9 +115,9 @@ func classifyOptions(cfg *config.Config) *classify.Options {
 }
 
 // triage runs the parser and the classifier over one message.
-func triage(p *notice.Parser, cl *classify.Classifier, source string, raw []byte) (result, error) {
+func triage(ctx context.Context, p *notice.Parser, cl *classify.Classifier, source string, raw []byte) (result, error) {
 	r := result{Source: source}
-	n, err := p.Parse(raw)
+	n, err := p.Parse(ctx, raw)
 	var nn *notice.NotANoticeError
 	switch {
 	case errors.As(err, &nn):

@@ -12,7 +12,7 @@ import (
 )
 
 // FuzzParse feeds the parser arbitrary bytes, seeded with every fixture and
-// sample. No input may panic or hang, and a returned notice must be
+// sample and small versions of the hostile shapes. No input may panic or hang, and a returned notice must be
 // consistent: a language, a delivery, and the not-a-notice error kinds as
 // documented. The corpus found by `go test -fuzz FuzzParse` is kept in
 // testdata/fuzz/FuzzParse.
@@ -27,6 +27,13 @@ func FuzzParse(f *testing.F) {
 			f.Add(raw)
 		}
 	}
+	// Small versions of the hostile shapes, each just past its limit.
+	f.Add(shapeDeepNesting(30 * 78))
+	f.Add(shapeManyParts(MaxParts*40 + 4000))
+	f.Add(shapeManyAttached((MaxAttached + 2) * 900))
+	f.Add(shapeLongHeaders(40 << 10))
+	f.Add(shapeHugeHTML(64 << 10))
+	f.Add(shapeManyTextParts(80 << 10))
 	p := MustParser(config.DefaultWording(), nil)
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		var n *event.Notice
@@ -34,7 +41,7 @@ func FuzzParse(f *testing.F) {
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			n, err = p.Parse(raw)
+			n, err = p.Parse(t.Context(), raw)
 		}()
 		select {
 		case <-done:

@@ -279,6 +279,7 @@ func (p *Parser) findForward(items []item) (forwardBlock, bool) {
 // candidate is one body to be read into items. An HTML body is parsed on
 // first use only: most messages are settled by their text part.
 type candidate struct {
+	b       *budget
 	html    bool
 	src     string
 	items   []item
@@ -286,18 +287,20 @@ type candidate struct {
 	problem string
 }
 
-// get returns the body's items, reading them on first use.
+// get returns the body's items, reading them on first use. When the
+// context ends while they are read, there are none (Parse then returns the
+// context's error).
 func (c *candidate) get() []item {
 	if !c.parsed {
 		c.parsed = true
 		if c.html {
-			items, err := htmlItems(c.src)
-			if err != nil {
+			items, err := htmlItems(c.b, c.src)
+			if err != nil && c.b.ctx.Err() == nil {
 				c.problem = "an HTML part cannot be parsed: " + err.Error()
 			}
 			c.items = items
 		} else {
-			c.items = textItems(c.src)
+			c.items, _ = textItems(c.b, c.src)
 		}
 	}
 	return c.items
@@ -307,13 +310,13 @@ func (c *candidate) get() []item {
 // HTML parts. readNotice stops at the first that holds a complete
 // comparison, so the HTML part of an alternative is parsed only when its
 // text part lacks one.
-func candidates(b *bodies) []*candidate {
+func candidates(bg *budget, b *bodies) []*candidate {
 	cs := make([]*candidate, 0, len(b.plain)+len(b.html))
 	for _, t := range b.plain {
-		cs = append(cs, &candidate{src: t})
+		cs = append(cs, &candidate{b: bg, src: t})
 	}
 	for _, h := range b.html {
-		cs = append(cs, &candidate{src: h, html: true})
+		cs = append(cs, &candidate{b: bg, src: h, html: true})
 	}
 	return cs
 }
@@ -546,6 +549,9 @@ func (p *Parser) readNotice(subject string, cands []*candidate, problems []strin
 	found := false
 search:
 	for _, c := range cands {
+		if c.b != nil && c.b.ctx.Err() != nil {
+			return nil
+		}
 		for _, l := range order {
 			cmp, ok := findComparison(c, l)
 			if !ok {

@@ -1,26 +1,18 @@
 package notice
 
 import (
-	"bufio"
-	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/eiamtriage/eiamtriage/internal/config"
-
 	"github.com/eiamtriage/eiamtriage/internal/event"
 
 	"github.com/emersion/go-message"
 	"github.com/emersion/go-message/mail"
-	"github.com/emersion/go-message/textproto"
 )
-
-// readers are the buffered readers the message header is read with; every
-// part of a message is read before Parse returns, so they are reused.
-var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
 
 // Options tune a Parser beyond the wording. A nil *Options means defaults.
 type Options struct {
@@ -114,10 +106,21 @@ func MustParser(w config.Wording, opts *Options) *Parser {
 // recognisably one but cannot be fully read comes back with Problems set.
 //
 // It returns an error matching ErrNotANotice (a *NotANoticeError with the
-// reason) for every other message, and another error only when the message
-// cannot be read as a message at all (no header).
-func (p *Parser) Parse(raw []byte) (*event.Notice, error) {
-	return p.parse(raw, 0)
+// reason) for every other message; a message beyond the parser's limits
+// (MaxDepth, MaxParts, MaxAttached, MaxHeaderBytes) that is not
+// recognisably a notice is one of kind "unreadable-mail". It returns
+// another error only when the message cannot be read as a message at all
+// (no header), or when ctx ends before the message is read: then the
+// error matches ctx.Err(). The cost is linear in len(raw) whatever the
+// message's shape, and ctx is checked at every MIME part and in every long
+// loop.
+func (p *Parser) Parse(ctx context.Context, raw []byte) (*event.Notice, error) {
+	b := &budget{ctx: ctx}
+	n, err := p.parse(b, normaliseCR(raw), 0, "", 0)
+	if cerr := ctx.Err(); cerr != nil {
+		return nil, fmt.Errorf("notice: reading the mail stopped before its end: %w", cerr)
+	}
+	return n, err
 }
 
 type header struct {
@@ -165,21 +168,18 @@ func readHeader(h mail.Header) header {
 	return hd
 }
 
-func (p *Parser) parse(raw []byte, depth int) (*event.Notice, error) {
-	br := readers.Get().(*bufio.Reader)
-	br.Reset(bytes.NewReader(raw))
-	defer func() {
-		br.Reset(nil)
-		readers.Put(br)
-	}()
-	th, err := textproto.ReadHeader(br)
+// parse reads the message raw: the mail itself (level 0, part "") or a
+// message attached to it as part part, whose entities start at MIME depth
+// depth.
+func (p *Parser) parse(b *budget, raw []byte, level int, part string, depth int) (*event.Notice, error) {
+	th, body, err := splitHeader(raw)
 	if err != nil {
+		if errors.Is(err, errHeaderTooBig) {
+			return nil, notNotice("unreadable-mail", "the mail cannot be read: its header is longer than %d KiB, which no real mail's is", MaxHeaderBytes>>10)
+		}
 		return nil, fmt.Errorf("notice: the message header cannot be read: %w (is this an RFC 5322 mail, an .eml file?)", err)
 	}
-	// An unknown charset or transfer encoding still gives a usable entity;
-	// readBodies notes the problem.
-	e, _ := message.New(message.Header{Header: th}, br)
-	h := mail.Header{Header: e.Header}
+	h := mail.Header{Header: message.Header{Header: th}}
 	hd := readHeader(h)
 
 	if h.Has(p.ownHeader) || (hd.from != "" && p.own[hd.from]) {
@@ -193,16 +193,23 @@ func (p *Parser) parse(raw []byte, depth int) (*event.Notice, error) {
 		return nil, notNotice("auto-reply", "an automatic reply (%s), not an eIAM notice", kind)
 	}
 
-	b, werr := readBodies(e, len(raw))
-	if werr != nil {
-		b.problems = append(b.problems, "the MIME structure is broken: "+werr.Error())
+	bs := &bodies{}
+	w := walker{b: b, out: bs}
+	if err := w.walk(th, body, depth, part); err != nil && !errors.Is(err, errLimit) {
+		return nil, err
 	}
-	cands := candidates(b)
-	problems := b.problems
+	if b.exceeded != "" {
+		bs.problem("the mail cannot be read whole: %s", b.exceeded)
+	}
+	cands := candidates(b, bs)
+	problems := bs.problems
 
 	if p.trusted[hd.from] {
 		n := p.readNotice(hd.subject, cands, problems)
 		if n == nil {
+			if b.exceeded != "" {
+				return nil, notNotice("unreadable-mail", "the mail cannot be read whole: %s", b.exceeded)
+			}
 			if isListMail(h) {
 				return nil, notNotice("list-mail", "a mailing-list or newsletter mail from the eIAM sender %s, not a mismatch notice", hd.from)
 			}
@@ -216,15 +223,19 @@ func (p *Parser) parse(raw []byte, depth int) (*event.Notice, error) {
 		return n, nil
 	}
 
-	if depth == 0 {
+	if level == 0 {
 		var innerErr error
-		for _, att := range b.attached {
-			n, err := p.parse(att, depth+1)
+		for _, att := range bs.attached {
+			n, err := p.parse(b, att.raw, level+1, att.part, att.depth+1)
 			if err == nil {
 				n.Delivery = event.DeliveryAttachedForward
 				n.Forwarders = []string{hd.from}
 				n.OuterMessageID = hd.messageID
+				n.Part = att.part
 				return n, nil
+			}
+			if b.ctx.Err() != nil {
+				return nil, err
 			}
 			if innerErr == nil {
 				innerErr = err
@@ -245,6 +256,9 @@ func (p *Parser) parse(raw []byte, depth int) (*event.Notice, error) {
 	if _, _, ok := p.matchSubject(hd.subject); ok || p.readNotice("", cands, nil) != nil {
 		return nil, notNotice("untrusted-sender", "looks like a mismatch notice but the sender %s is not a trusted eIAM sender: possibly forged, not acted on", orUnknown(hd.from))
 	}
+	if b.exceeded != "" {
+		return nil, notNotice("unreadable-mail", "the mail cannot be read whole: %s", b.exceeded)
+	}
 	return nil, notNotice("no-notice-subject", "neither an eIAM mismatch notice nor a forwarded one (from %s, subject %q)", orUnknown(hd.from), hd.subject)
 }
 
@@ -262,7 +276,7 @@ func (p *Parser) inlineForward(hd header, cands []*candidate, problems []string)
 			}
 			continue
 		}
-		n := p.readNotice(fw.subject, []*candidate{{items: fw.rest, html: c.html, parsed: true}}, problems)
+		n := p.readNotice(fw.subject, []*candidate{{b: c.b, items: fw.rest, html: c.html, parsed: true}}, problems)
 		if n == nil {
 			return nil, true, notNotice("no-notice-subject", "forwarded mail from the eIAM sender %s that is not a mismatch notice (subject %q)", fw.from, fw.subject)
 		}

@@ -14,7 +14,7 @@ import (
 func mustParse(t *testing.T, raw string) (*event.Notice, error) {
 	t.Helper()
 	p := MustParser(config.DefaultWording(), nil)
-	return p.Parse([]byte(strings.ReplaceAll(raw, "\n", "\r\n")))
+	return p.Parse(t.Context(), []byte(strings.ReplaceAll(raw, "\n", "\r\n")))
 }
 
 const directHead = "From: eIAM <noreply@eiam.admin.ch>\nTo: su@be.ch\nMessage-ID: <a@eiam.admin.ch>\nDate: Mon, 20 Jul 2026 19:49:00 +0100\nMIME-Version: 1.0\n"
@@ -210,7 +210,7 @@ func TestPathologicalInputsEnd(t *testing.T) {
 			done := make(chan struct{})
 			go func() {
 				defer close(done)
-				_, _ = p.Parse([]byte(raw))
+				_, _ = p.Parse(t.Context(), []byte(raw))
 			}()
 			select {
 			case <-done:

@@ -16,7 +16,9 @@ import email.policy
 import json
 import re
 import sys
+import datetime as dt
 from email.utils import getaddresses, parseaddr
+from zoneinfo import ZoneInfo
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -199,6 +201,24 @@ def from_addr(msg):
     return parseaddr(str(msg.get("From", "")))[1].lower()
 
 
+def ascii_fold(a: str) -> str:
+    return "".join(c.lower() if "A" <= c <= "Z" else c for c in a)
+
+
+def addr(v) -> str:
+    return ascii_fold(parseaddr(str(v or ""))[1])
+
+
+def subject_name(subj: str) -> str:
+    m = re.search(r"\s[\u2013\u2014-]\s*(.*)$", PREFIX.sub("", subj))
+    return " ".join(m.group(1).split()) if m else ""
+
+
+def swiss(raw: str) -> str:
+    d = dt.datetime.strptime(raw, "%d.%m.%Y %H:%M").replace(tzinfo=ZoneInfo("Europe/Zurich"))
+    return d.isoformat()
+
+
 def subject_lang(subj):
     s = PREFIX.sub("", subj)
     for code, w in W.items():
@@ -250,10 +270,13 @@ def check_file(path: Path, g: dict) -> list[str]:
         return errs + compare(g, got, path)
     # --- locate the notice
     notice, delivery, body_lines, tables = msg, "direct", None, None
+    env = {}
     if from_addr(msg) not in TRUSTED:
-        att = [p for p in msg.walk() if p.get_content_type() == "message/rfc822"]
+        env = {"forwarders": [addr(msg["From"])], "outer_message_id": str(msg["Message-ID"])}
+        att = [(i, p) for i, p in enumerate(msg.iter_parts(), 1) if p.get_content_type() == "message/rfc822"]
         if att:
-            notice, delivery = att[0].get_content(), "attached-forward"
+            env["part"] = str(att[0][0])
+            notice, delivery = att[0][1].get_content(), "attached-forward"
             if from_addr(notice) not in TRUSTED:
                 return errs + compare(g, {"class": "not-a-notice", "not_a_notice": "untrusted-sender"}, path)
             subj = str(notice["Subject"])
@@ -273,7 +296,7 @@ def check_file(path: Path, g: dict) -> list[str]:
                         re.match(r"\s*(Betreff|Objet|Oggetto|Subject)\s*:", x) for x in lines[i:i + 5]):
                     v = m.group(2)
                     mm = re.search(r"mailto:([^\]\s]+)\]", v)
-                    quoted = (mm.group(1) if mm else parseaddr(v)[1]).lower()
+                    quoted = ascii_fold(mm.group(1) if mm else parseaddr(v)[1])
                     for x in lines[i:i + 5]:
                         ms = re.match(r"\s*(Betreff|Objet|Oggetto|Subject)\s*:\s*(.*)", x)
                         if ms:
@@ -285,7 +308,14 @@ def check_file(path: Path, g: dict) -> list[str]:
     code = subject_lang(subj)
     if code is None:
         return errs + compare(g, {"class": "not-a-notice", "not_a_notice": "no-notice-subject"}, path)
-    got = {"language": code, "delivery": delivery}
+    got = {"language": code, "delivery": delivery, "subject": subj, "subject_name": subject_name(subj)}
+    got.update(env)
+    if delivery == "inline-forward":
+        got.update({"from": quoted, "date": msg["Date"].datetime.isoformat()})
+    else:
+        got.update({"from": addr(notice["From"]), "message_id": str(notice["Message-ID"]),
+                    "to": [ascii_fold(a) for _, a in getaddresses([str(notice["To"])])],
+                    "date": notice["Date"].datetime.isoformat()})
     plain, html, _ = texts(notice)
     layout, rows = None, None
     if html:
@@ -308,9 +338,14 @@ def check_file(path: Path, g: dict) -> list[str]:
     if body_lines and find_lang_by_body(body_lines) != code:
         errs.append(f"body language {find_lang_by_body(body_lines)} != subject language {code}")
     got.update(meta)
+    if "signed_in_raw" in meta:
+        got["signed_in_at"] = swiss(meta["signed_in_raw"])
     if rows is None:
         got["unreadable"] = True
         got["class"] = "review"
+        got["expected"] = got["actual"] = {"given_name": "", "family_name": "", "email": ""}
+        if extra_meta:
+            got["extra_rows"] = extra_meta
     else:
         got["layout"] = layout
         exp, act, extra_attr = values(rows, code)

@@ -489,6 +489,7 @@ class Notice:
             x for x in (clean(self.exp[0]), clean(self.exp[1])) if x)
         dash = spec.get("dash", "\u2013")
         self.subject = f"{w['subject']} {dash} {name}"
+        self.subject_name = " ".join(name.split())
         if spec.get("curly"):
             self.intro = w["intro"].replace("'", "\u2019")
         else:
@@ -625,12 +626,14 @@ class Notice:
             act[keys[k]] = clean(self.act[i])
         return exp, act
 
-    def extra_rows(self):
+    def extra_rows(self, meta_only=False):
         out = []
         base = set(self.w["meta"])
         for k, v in self.meta_rows():
             if k not in base:
                 out.append({"label": clean(k), "value": clean(v)})
+        if meta_only:
+            return out
         for lab, ev, av in self.extra_attr:
             out.append({"label": clean(lab), "expected": clean(ev), "actual": clean(av)})
         return out
@@ -763,8 +766,10 @@ def build_notice(spec: dict, rng: random.Random):
             parts.append(leaf("text/html", h, c, t))
         return parts[0] if len(parts) == 1 else multipart("alternative", parts, rng)
 
+    n.msgid = msgid(rng, "eiam.admin.ch")
+    n.sender = sender
     inner_headers = [("From", sender), ("To", n.to), ("Subject", enc_header(n.subject, subj_style)),
-                     ("Date", format_datetime(n.date)), ("Message-ID", msgid(rng, "eiam.admin.ch"))]
+                     ("Date", format_datetime(n.date)), ("Message-ID", n.msgid)]
     inner_headers += spec.get("extra_headers", [])
 
     if deliv == "direct":
@@ -786,9 +791,10 @@ def build_notice(spec: dict, rng: random.Random):
         top = multipart("mixed", [first, rfc822(inner, disp)], rng)
         fsub = f.get("prefix", "WG: ") + n.subject
         d2 = n.date + dt.timedelta(minutes=rng.randrange(3, 600))
+        n.outer = dict(from_=faddr, date=d2, msgid=msgid(rng, faddr.split("@")[1]))
         raw = message([("From", f"{fname} <{faddr}>"), ("To", MAILBOX),
                        ("Subject", enc_header(fsub, f.get("subj", subj_style))),
-                       ("Date", format_datetime(d2)), ("Message-ID", msgid(rng, faddr.split("@")[1]))],
+                       ("Date", format_datetime(d2)), ("Message-ID", n.outer["msgid"])],
                       top)
     else:  # inline: outlook | outlook-old | gmail ; fmime plain|html|alt
         f = spec.get("fwd", {})
@@ -822,9 +828,10 @@ def build_notice(spec: dict, rng: random.Random):
         part = body_part(text_prefix=prefix_txt, html_wrap=wrap_html)
         fsub = f.get("prefix", "WG: ") + n.subject
         d2 = n.date + dt.timedelta(minutes=rng.randrange(3, 600))
+        n.outer = dict(from_=faddr, date=d2, msgid=msgid(rng, faddr.split("@")[1]))
         raw = message([("From", f"{fname} <{faddr}>"), ("To", MAILBOX),
                        ("Subject", enc_header(fsub, f.get("subj", subj_style))),
-                       ("Date", format_datetime(d2)), ("Message-ID", msgid(rng, faddr.split("@")[1]))],
+                       ("Date", format_datetime(d2)), ("Message-ID", n.outer["msgid"])],
                       part)
     return n, raw
 
@@ -846,6 +853,7 @@ def golden_for_notice(spec: dict, n: Notice) -> dict:
     g["application"] = n.app
     g["organisation"] = n.org
     g["signed_in_raw"] = n.signed_raw
+    g["signed_in_at"] = n.signed.isoformat()
     if not n.unreadable:
         exp, act = n.golden_values()
         g["expected"], g["actual"] = exp, act
@@ -853,8 +861,35 @@ def golden_for_notice(spec: dict, n: Notice) -> dict:
         if ex:
             g["extra_rows"] = ex
     else:
+        g["expected"] = g["actual"] = {"given_name": "", "family_name": "", "email": ""}
+        ex = n.extra_rows(meta_only=True)
+        if ex:
+            g["extra_rows"] = ex
         g["unreadable"] = True
+    g.update(envelope(spec, n))
     g["covers"] = spec["covers"]
+    return g
+
+
+def addr_of(s: str) -> str:
+    """The address of a From or To value, folded in ASCII only (as the parser does)."""
+    m = re.search(r"<([^<>]*)>", s)
+    a = (m.group(1) if m else s).strip()
+    return "".join(c.lower() if "A" <= c <= "Z" else c for c in a)
+
+
+def envelope(spec: dict, n: Notice) -> dict:
+    """What the parser reads of the notice's senders, recipients, subject and dates."""
+    deliv = spec.get("delivery", "direct")
+    g = {"from": addr_of(n.sender), "subject": n.subject, "subject_name": n.subject_name}
+    if deliv == "direct":
+        g.update({"message_id": n.msgid, "to": [addr_of(n.to)], "date": n.date.isoformat()})
+    elif deliv == "attached":
+        g.update({"message_id": n.msgid, "to": [addr_of(n.to)], "date": n.date.isoformat(),
+                  "forwarders": [n.outer["from_"]], "outer_message_id": n.outer["msgid"], "part": "2"})
+    else:  # an inline forward: the quoted notice has no Message-ID; the date is the forward's
+        g.update({"date": n.outer["date"].isoformat(), "forwarders": [n.outer["from_"]],
+                  "outer_message_id": n.outer["msgid"]})
     return g
 
 
