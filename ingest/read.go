@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/eiamtriage/eiamtriage/ingest/notice"
+	"github.com/eiamtriage/eiamtriage/ingest/trust"
 	"github.com/eiamtriage/eiamtriage/internal/config"
 	"github.com/eiamtriage/eiamtriage/internal/event"
 )
@@ -60,13 +62,18 @@ func NewReader(parser *notice.Parser, mailboxes []Mailbox) (*Reader, error) {
 	return r, nil
 }
 
+// ErrTemporary is returned by Read when sender authentication failed for a
+// reason that may pass (DNS): take the mail in again later.
+var ErrTemporary = errors.New("ingest: sender authentication failed temporarily")
+
 // ErrUnknownMailbox is returned by Read for a mailbox the reader was not
 // given.
 var ErrUnknownMailbox = errors.New("ingest: unknown mailbox")
 
 // Read parses raw and, when it is a notice, authenticates its sender for
-// the mailbox. It fails only for an unknown mailbox or when ctx ends; a
-// mail that cannot be read is a Reading of kind unreadable-mail.
+// the mailbox. It fails only for an unknown mailbox, when ctx ends, or with
+// ErrTemporary; a mail that cannot be read is a Reading of kind
+// unreadable-mail.
 func (r *Reader) Read(ctx context.Context, raw []byte, mailbox string) (event.Reading, error) {
 	mb, ok := r.mailboxes[mailbox]
 	if !ok {
@@ -84,6 +91,9 @@ func (r *Reader) Read(ctx context.Context, raw []byte, mailbox string) (event.Re
 		return event.Reading{Kind: "unreadable-mail", Reason: err.Error()}, nil
 	}
 	t := mb.Trust.Check(ctx, raw, n)
+	if t.Temporary {
+		return event.Reading{}, fmt.Errorf("%w: mailbox %s: %s", ErrTemporary, mailbox, strings.Join(t.Reasons, "; "))
+	}
 	return event.Reading{Notice: n, Trust: &t, AddressedTo: addressedTo(n, mb.Superusers)}, nil
 }
 
@@ -101,44 +111,57 @@ func addressedTo(n *event.Notice, superusers []string) string {
 }
 
 // ReaderFor builds the reader the configuration describes: the parser with
-// its wording, and each mailbox's sender authentication.
+// its wording, and each mailbox's sender authentication (package
+// ingest/trust, by PolicyFor).
 func ReaderFor(cfg *config.Config) (*Reader, error) {
-	parser, err := notice.NewParser(cfg.Wording, nil)
+	var own []string
+	if a := cfg.SMTP.FromAddress(); a != "" {
+		own = append(own, a) // the service's own mail coming back is no notice
+	}
+	parser, err := notice.NewParser(cfg.Wording, &notice.Options{OwnAddresses: own})
 	if err != nil {
 		return nil, err
 	}
 	mbs := make([]Mailbox, len(cfg.Mailboxes))
-	for i, m := range cfg.Mailboxes {
-		mbs[i] = Mailbox{Name: m.Name, Superusers: foldAll(m.Superusers), Trust: superusersOnly(m)}
+	for i := range cfg.Mailboxes {
+		m := &cfg.Mailboxes[i]
+		p := PolicyFor(cfg, m)
+		if err := p.Validate(); err != nil {
+			return nil, fmt.Errorf("ingest: mailbox %s: %w", m.Name, err)
+		}
+		mbs[i] = Mailbox{Name: m.Name, Superusers: foldAll(m.Superusers), Trust: policyChecker{p}}
 	}
 	return NewReader(parser, mbs)
 }
 
-// superusersOnly is the sender check of the previous release, kept until
-// package ingest/trust lands: the parser has applied the eIAM sender rule,
-// and a forward is trusted only from a superuser of the mailbox.
-// Authentication-Results are not read yet.
-func superusersOnly(m config.Mailbox) Checker {
-	su := map[string]bool{}
-	for _, a := range foldAll(m.Superusers) {
-		su[a] = true
+// PolicyFor returns the sender authentication policy of the mailbox m.
+func PolicyFor(cfg *config.Config, m *config.Mailbox) *trust.Policy {
+	return &trust.Policy{
+		Mailbox:      m.Name,
+		Off:          m.AuthenticationIsOff(),
+		AuthservIDs:  slices.Clone(m.AuthservID),
+		Microsoft365: m.Microsoft365,
+		Senders:      slices.Clone(cfg.Wording.TrustedSenders),
+		Superusers:   slices.Clone(m.Superusers),
+		VerifyDKIM:   m.VerifyDKIM,
 	}
-	return CheckerFunc(func(_ context.Context, _ []byte, n *event.Notice) event.Trust {
-		if n.Delivery == event.DeliveryDirect {
-			return event.Trust{Trusted: true, Method: "content-only", Sender: n.From, Reasons: []string{"sent by the eIAM sender " + n.From + " (Authentication-Results not checked yet)"}}
-		}
-		if f := n.Forwarder(); su[f] {
-			return event.Trust{Trusted: true, Method: "content-only", Sender: f, Reasons: []string{"forwarded by the superuser " + f + " of mailbox " + m.Name}}
-		}
-		return event.Trust{Kind: "untrusted-forwarder", Sender: n.Forwarder(), Reasons: []string{fmt.Sprintf(
-			"a notice forwarded by %+q, who is not a superuser of mailbox %s: possibly forged, not acted on", n.Forwarder(), m.Name)}}
-	})
+}
+
+// policyChecker checks a mail's sender by a trust policy.
+type policyChecker struct{ p *trust.Policy }
+
+func (c policyChecker) Check(ctx context.Context, raw []byte, n *event.Notice) event.Trust {
+	return trust.Check(ctx, c.p, raw, trust.Chain{NoticeFrom: n.From, Forwarders: n.Forwarders})
 }
 
 func foldAll(as []string) []string {
 	out := make([]string, len(as))
 	for i, a := range as {
-		out[i] = strings.ToLower(strings.TrimSpace(a))
+		f, ok := trust.Address(a)
+		if !ok {
+			f = a // config validation refuses such an address
+		}
+		out[i] = f
 	}
 	return out
 }

@@ -134,12 +134,16 @@ func newParser(tb testing.TB) *notice.Parser {
 const testMailbox = "be"
 
 // testReader returns the ingest's reader for one mailbox, testMailbox,
-// with the superusers.
+// with the superusers. Its sender authentication is off: these tests are
+// about what the stage makes of a reading, and the fixtures are read as
+// mail put in by hand (ingest/trust tests authentication, and the commands'
+// end-to-end tests run it with the example configuration); the sender and
+// superuser rules still apply.
 func testReader(tb testing.TB, superusers ...string) *ingest.Reader {
 	tb.Helper()
 	cfg := config.Default()
 	cfg.DataDir = tb.TempDir()
-	cfg.Mailboxes = []config.Mailbox{{Name: testMailbox, Superusers: superusers, AuthservID: config.Strings{"mx.be.ch"}, Authentication: "on"}}
+	cfg.Mailboxes = []config.Mailbox{{Name: testMailbox, Superusers: superusers, Authentication: config.AuthenticationOff}}
 	r, err := ingest.ReaderFor(&cfg)
 	if err != nil {
 		tb.Fatalf("reader: %v", err)

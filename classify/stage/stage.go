@@ -3,8 +3,9 @@
 // it (the notice and the verdict of sender authentication), classifies each
 // trusted notice (package classify), records its case and publishes the
 // case event. A mail that is not a notice is recorded on
-// eiam.notice.ignored; a notice whose sender is not trusted is quarantined
-// on eiam.dead.quarantine. Neither ever becomes a case.
+// eiam.notice.ignored, one that cannot be read at all on
+// eiam.dead.unreadable; a notice whose sender is not trusted is quarantined
+// on eiam.dead.quarantine. None ever becomes a case.
 //
 // The stage is a pipeline.Handler: what a failure means (retry, dead
 // letter) is decided by pipeline.Run, not here. Errors that can never
@@ -171,11 +172,16 @@ func (s *Stage) ignore(ctx context.Context, log *zap.Logger, mr event.MailReceiv
 	case rd.Kind == "untrusted-sender":
 		ig.Suspicious = true // the parser saw a notice from a look-alike sender
 	case rd.Kind == "":
-		ig.Kind, ig.Reason = "unreadable-mail", "the ingest recorded neither a notice nor why the mail is none"
+		ig.Kind, ig.Reason = event.KindUnreadable, "the ingest recorded neither a notice nor why the mail is none"
 	}
 	typ, subject := event.TypeMailIgnored, event.SubjectNoticeIgnored
-	if ig.Suspicious {
+	switch {
+	case ig.Suspicious:
 		typ, subject = event.TypeMailQuarantined, event.SubjectQuarantine
+	case ig.Kind == event.KindUnreadable:
+		// It may have been a notice: recorded where the dead letters are,
+		// for a person to look at.
+		subject = event.SubjectUnreadable
 	}
 	out, err := event.New(typ, "eiamtriage/"+Name, "ignored-"+mr.Mailbox+"-"+mr.MailID, ig.At, ig)
 	if err != nil {
@@ -185,9 +191,12 @@ func (s *Stage) ignore(ctx context.Context, log *zap.Logger, mr event.MailReceiv
 		return fmt.Errorf("stage: record ignored mail %s: %w", mr.MailID, err)
 	}
 	s.metrics.mail(mr.Mailbox, "ignored-"+ig.Kind)
-	if ig.Suspicious {
+	switch {
+	case ig.Suspicious:
 		log.Warn("a notice whose sender is not trusted: quarantined", zap.String("kind", ig.Kind))
-	} else {
+	case subject == event.SubjectUnreadable:
+		log.Warn("a mail that cannot be read: recorded on "+subject+" (eiamtriage dead list)", zap.String("kind", ig.Kind))
+	default:
 		log.Info("not a notice", zap.String("kind", ig.Kind))
 	}
 	log.Debug("not a notice: reason", zap.String("reason", ig.Reason))

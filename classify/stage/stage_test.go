@@ -94,6 +94,8 @@ func newEnv(t *testing.T, superusers ...string) *env {
 				key = "ignored"
 			case m.Subject == event.SubjectQuarantine:
 				key = "quarantine"
+			case m.Subject == event.SubjectUnreadable:
+				key = "unreadable"
 			}
 			e.events[key] = append(e.events[key], ev)
 		})
@@ -121,7 +123,7 @@ func (e *env) checkStored(t *testing.T, stream string, want int) {
 }
 
 // count returns how many distinct events of kind (case, ignored,
-// quarantine, dead) were published.
+// quarantine, unreadable, dead) were published.
 func (e *env) count(kind string) int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -372,8 +374,9 @@ func TestSameNoticeTwiceAndSecondNotice(t *testing.T) {
 	if err := evs[1].Decode(&ch); err != nil || ch.Change != cases.Escalated || ch.Case.Class != event.ClassWrongPerson {
 		t.Errorf("second event payload %+v err %v", ch, err)
 	}
-	// Give the stage time to (wrongly) publish a third event.
-	time.Sleep(200 * time.Millisecond)
+	// Once every message is acknowledged, all the stage publishes for them
+	// is published: no third event can come.
+	settledStage(t, e)
 	if n := e.count("case"); n != 2 {
 		t.Errorf("%d case events, want 2", n)
 	}
@@ -396,7 +399,9 @@ func TestTemporaryFailureIsRetried(t *testing.T) {
 		e.submit(t, sample(t, name), name)
 	}
 	eventually(t, "three cases", func() bool { return e.count("case") == 3 })
-	time.Sleep(100 * time.Millisecond)
+	settledStage(t, e)
+	e.checkStored(t, pipeline.StreamCases, 3)
+	e.checkStored(t, pipeline.StreamDead, 0)
 	if n, d := e.count("case"), e.count("dead"); n != 3 || d != 0 {
 		t.Errorf("%d case events and %d dead letters, want 3 and 0", n, d)
 	}
@@ -465,7 +470,7 @@ func TestTwoInstancesShareTheWork(t *testing.T) {
 		e.submit(t, []byte(r), "copy")
 	}
 	eventually(t, "60 cases", func() bool { return e.count("case") == n })
-	time.Sleep(100 * time.Millisecond)
+	settledStage(t, e)
 	if got := len(e.cases(t)); got != n || e.count("case") != n {
 		t.Errorf("%d cases and %d events, want %d", got, e.count("case"), n)
 	}

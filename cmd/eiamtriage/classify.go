@@ -63,7 +63,7 @@ func runClassify(ctx context.Context, args []string, stdin io.Reader, stdout, st
 	if *cfgPath != "" {
 		cfg, err := config.LoadFile(*cfgPath)
 		if err != nil {
-			fmt.Fprintf(stderr, "eiamtriage classify: %v\n", err)
+			printf(stderr, "eiamtriage classify: %v\n", err)
 			return 2
 		}
 		wording = cfg.Wording
@@ -71,7 +71,7 @@ func runClassify(ctx context.Context, args []string, stdin io.Reader, stdout, st
 	}
 	parser, err := notice.NewParser(wording, nil)
 	if err != nil {
-		fmt.Fprintf(stderr, "eiamtriage classify: %v\n", err)
+		printf(stderr, "eiamtriage classify: %v\n", err)
 		return 2
 	}
 	cl := classify.New(opts)
@@ -84,13 +84,13 @@ func runClassify(ctx context.Context, args []string, stdin io.Reader, stdout, st
 		}
 		if rerr != nil {
 			failed = true
-			fmt.Fprintf(stderr, "eiamtriage classify: %s: %v\n", source, rerr)
+			printf(stderr, "eiamtriage classify: %s: %v\n", source, rerr)
 			return
 		}
 		r, perr := triage(ctx, parser, cl, source, raw)
 		if perr != nil {
 			failed = true
-			fmt.Fprintf(stderr, "eiamtriage classify: %s: %v\n", source, perr)
+			printf(stderr, "eiamtriage classify: %s: %v\n", source, perr)
 			return
 		}
 		if *asJSON {
@@ -100,7 +100,7 @@ func runClassify(ctx context.Context, args []string, stdin io.Reader, stdout, st
 		}
 	})
 	if err != nil {
-		fmt.Fprintf(stderr, "eiamtriage classify: %v\n", err)
+		printf(stderr, "eiamtriage classify: %v\n", err)
 		return 1
 	}
 	if failed || ctx.Err() != nil {
@@ -144,25 +144,28 @@ func triage(ctx context.Context, p *notice.Parser, cl *classify.Classifier, sour
 }
 
 func printHuman(w io.Writer, r result) {
-	fmt.Fprintf(w, "%s: %s", r.Source, strings.ToUpper(r.Class))
+	printf(w, "%s: %s", r.Source, strings.ToUpper(r.Class))
 	if r.Class == "not-a-notice" {
-		fmt.Fprintf(w, " (%s)\n  %s\n", r.Kind, strings.Join(r.Reasons, "\n  "))
+		printf(w, " (%s)\n", r.Kind)
+		for _, reason := range r.Reasons {
+			printf(w, "  %s\n", reason)
+		}
 		return
 	}
-	fmt.Fprintf(w, "  [%s, %s, profile %s]\n", r.Language, r.Delivery, orDash(r.ProfileID))
-	fmt.Fprintf(w, "  %-13s %-32s %s\n", "", "entered in the portal", "signed-in user")
+	printf(w, "  [%s, %s, profile %s]\n", r.Language, r.Delivery, orDash(r.ProfileID))
+	printf(w, "  %-13s %-32s %s\n", "", "entered in the portal", "signed-in user")
 	row := func(label, a, b string) {
 		mark := " "
 		if a != b {
 			mark = "≠"
 		}
-		fmt.Fprintf(w, "  %-12s%s %-32s %s\n", label, mark, orDash(a), orDash(b))
+		printf(w, "  %-12s%s %-32s %s\n", label, mark, orDash(a), orDash(b))
 	}
 	row("given name", r.Expected.GivenName, r.Actual.GivenName)
 	row("family name", r.Expected.FamilyName, r.Actual.FamilyName)
 	row("e-mail", r.Expected.Email, r.Actual.Email)
 	for _, reason := range r.Reasons {
-		fmt.Fprintf(w, "  - %s\n", reason)
+		printf(w, "  - %s\n", reason)
 	}
 }
 

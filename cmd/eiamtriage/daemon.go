@@ -2,14 +2,19 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"go.uber.org/zap"
 
+	"github.com/eiamtriage/eiamtriage/actions/outbox"
 	"github.com/eiamtriage/eiamtriage/classify"
 	"github.com/eiamtriage/eiamtriage/classify/stage"
 	"github.com/eiamtriage/eiamtriage/internal/broker"
@@ -30,6 +35,10 @@ func connect(ctx context.Context, cfg *config.Config, name string, log *zap.Logg
 		b.Close()
 		return nil, err
 	}
+	if err := pipeline.EnsureOutbox(ctx, b.JS, pipeline.StreamConfig{Replicas: cfg.NATS.Replicas}); err != nil {
+		b.Close()
+		return nil, err
+	}
 	return b, nil
 }
 
@@ -37,9 +46,30 @@ func connect(ctx context.Context, cfg *config.Config, name string, log *zap.Logg
 // (the stages; the mailbox watchers and the actions come with their
 // issues) behind the operations listener.
 type daemon struct {
-	broker *broker.Broker
-	svc    *service.Service
-	http   net.Listener
+	broker   *broker.Broker
+	svc      *service.Service
+	http     net.Listener
+	httpFile string // where the HTTP address is recorded, removed at close
+}
+
+// httpAddrFile, in data_dir, holds the address the operations listener is
+// bound to while serve runs (with http.listen port 0, the one it picked).
+const httpAddrFile = "http-addr"
+
+// listenHTTP binds http.listen. Only an address in use gets advice about
+// the address.
+func listenHTTP(cfg *config.Config) (net.Listener, error) {
+	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
+	if err == nil {
+		return ln, nil
+	}
+	if errors.Is(err, syscall.EADDRINUSE) {
+		_, port, _ := net.SplitHostPort(cfg.HTTP.Listen)
+		return nil, fmt.Errorf("listen for HTTP on %s (http.listen): another process listens there (see: ss -ltnp 'sport = :%s'); "+
+			"stop it, or set http.listen to another address (port 0 picks a free one, recorded in %s)",
+			cfg.HTTP.Listen, port, filepath.Join(cfg.DataDir, httpAddrFile))
+	}
+	return nil, fmt.Errorf("listen for HTTP on %s (http.listen): %w", cfg.HTTP.Listen, err)
 }
 
 // newDaemon connects and builds the parts; run starts them. The HTTP
@@ -60,12 +90,33 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *zap.Logger) (*daemo
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if cfg.HTTP.Enabled() {
-		if d.http, err = net.Listen("tcp", cfg.HTTP.Listen); err != nil {
-			return nil, fmt.Errorf("listen for HTTP on %s (http.listen): %w; stop the other process or choose another address", cfg.HTTP.Listen, err)
+		if d.http, err = listenHTTP(cfg); err != nil {
+			return nil, err
+		}
+		d.httpFile = filepath.Join(cfg.DataDir, httpAddrFile)
+		if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+			return nil, fmt.Errorf("create data_dir %s: %w", cfg.DataDir, err)
+		}
+		if err := os.WriteFile(d.httpFile, []byte(d.http.Addr().String()+"\n"), 0o644); err != nil {
+			return nil, fmt.Errorf("record the HTTP address in %s: %w", d.httpFile, err)
 		}
 	}
 	d.svc = service.New(log, reg, d.http)
 	pm := pipeline.NewMetrics(reg)
+	if cfg.NATS.Embedded() {
+		// The store under data_dir: not ready while it is full, and
+		// JetStream restarted once it has space again.
+		d.svc.Add(service.Part{
+			Name: "store",
+			Run:  b.WatchStore,
+			Ready: func(context.Context) error {
+				if err := b.StoreHealth(); err != nil {
+					return fmt.Errorf("data_dir %s: %w", cfg.DataDir, err)
+				}
+				return nil
+			},
+		})
+	}
 
 	st, err := stage.New(ctx, b.JS, stage.Options{
 		Classifier: classify.New(classifyOptions(cfg)),
@@ -84,13 +135,35 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *zap.Logger) (*daemo
 	d.svc.Add(service.Part{
 		Name: stage.Name,
 		Run: func(ctx context.Context) error {
-			return pipeline.Run(ctx, b.JS, cc, st.Handle, log.Named("pipeline"), pm)
+			return pipeline.Run(ctx, b.JS, cc, wrapStageHandler(st.Handle, log), log.Named("pipeline"), pm)
 		},
 		Ready: func(ctx context.Context) error { return pipeline.Ready(ctx, b.JS, cc.Status) },
+	})
+
+	// The outbox: every mail the service sends, recorded, then delivered
+	// by its own part with its own retry policy (smtp:). The actions
+	// stage enqueues into ob; dry_run comes from the actions' section.
+	obOpts, err := outbox.OptionsFrom(&cfg.SMTP)
+	if err != nil {
+		return nil, err
+	}
+	obOpts.Log = log.Named(outbox.Name)
+	ob, err := outbox.Open(ctx, b.JS, obOpts)
+	if err != nil {
+		return nil, err
+	}
+	d.svc.Add(service.Part{
+		Name:  outbox.Name,
+		Run:   func(ctx context.Context) error { return ob.Run(ctx, pm) },
+		Ready: ob.Ready,
 	})
 	ok = true
 	return d, nil
 }
+
+// wrapStageHandler wraps the classify stage's handler; the identity but in
+// a binary built with the end-to-end tests' hooks (testhooks.go).
+var wrapStageHandler = func(h pipeline.Handler, _ *zap.Logger) pipeline.Handler { return h }
 
 // httpAddr is the address the operations listener is bound to, or "".
 func (d *daemon) httpAddr() string {
@@ -109,6 +182,9 @@ func (d *daemon) run(ctx context.Context) error {
 func (d *daemon) close() {
 	if d.http != nil {
 		d.http.Close()
+	}
+	if d.httpFile != "" {
+		os.Remove(d.httpFile)
 	}
 	d.broker.Close()
 }

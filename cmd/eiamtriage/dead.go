@@ -11,17 +11,19 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/eiamtriage/eiamtriage/internal/event"
 	"github.com/eiamtriage/eiamtriage/internal/pipeline"
 )
 
-// deadEntry is one line of `dead list`: a dead letter or a quarantined mail.
+// deadEntry is one line of `dead list`: a dead letter, a quarantined mail
+// or a mail that could not be read.
 type deadEntry struct {
 	Seq     uint64    `json:"seq"`
 	At      time.Time `json:"at"`
 	Subject string    `json:"subject"`
 	Type    string    `json:"type"`
-	// Stage and Deliveries are a dead letter's; Kind and MailID a
-	// quarantined mail's.
+	// Stage and Deliveries are a dead letter's; Mailbox, Kind, MailID and
+	// Source a quarantined or unreadable mail's.
 	Stage      string `json:"stage,omitempty"`
 	Deliveries uint64 `json:"deliveries,omitempty"`
 	Mailbox    string `json:"mailbox,omitempty"`
@@ -46,7 +48,7 @@ func runDeadList(ctx context.Context, args []string, _ io.Reader, stdout, stderr
 	defer b.Close()
 	entries, err := readDead(ctx, b.JS)
 	if err != nil {
-		fmt.Fprintf(stderr, "eiamtriage dead list: %v\n", err)
+		printf(stderr, "eiamtriage dead list: %v\n", err)
 		return 1
 	}
 	if *asJSON {
@@ -59,11 +61,16 @@ func runDeadList(ctx context.Context, args []string, _ io.Reader, stdout, stderr
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SEQ\tWHEN\tWHAT\tREASON")
 	for _, e := range entries {
-		what := "quarantined from mailbox " + e.Mailbox + " (" + e.Kind + ")"
-		if e.Stage != "" {
+		var what string
+		switch {
+		case e.Stage != "":
 			what = fmt.Sprintf("dead letter of %s after %d deliveries", e.Stage, e.Deliveries)
+		case e.Subject == event.SubjectUnreadable:
+			what = "unreadable mail from mailbox " + e.Mailbox + " (" + e.Kind + ", " + e.Source + ")"
+		default:
+			what = "quarantined from mailbox " + e.Mailbox + " (" + e.Kind + ")"
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", e.Seq, e.At.Local().Format("2006-01-02 15:04"), what, strings.ReplaceAll(e.Reason, "\n", " "))
+		printf(tw, "%d\t%s\t%s\t%s\n", e.Seq, e.At.Local().Format("2006-01-02 15:04"), what, strings.ReplaceAll(e.Reason, "\n", " "))
 	}
 	tw.Flush()
 	return 0
@@ -78,8 +85,11 @@ func readDead(ctx context.Context, js jetstream.JetStream) ([]deadEntry, error) 
 		switch {
 		case r.Letter != nil:
 			e.Stage, e.Deliveries, e.Reason = r.Letter.Stage, r.Letter.Deliveries, r.Letter.Reason
-		case r.Quarantined != nil:
+		case r.Quarantined != nil || r.Unreadable != nil:
 			q := r.Quarantined
+			if q == nil {
+				q = r.Unreadable
+			}
 			e.Mailbox, e.Kind, e.MailID, e.Source, e.Reason = q.Mailbox, q.Kind, q.MailID, q.Source, q.Reason
 		default:
 			e.Reason = r.Err.Error()

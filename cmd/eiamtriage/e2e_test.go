@@ -599,7 +599,9 @@ func TestRestartAfterSIGKILL(t *testing.T) {
 		t.Fatalf("%d distinct case keys among %d generated notices", len(want), total)
 	}
 
-	first := startServe(t, cfg, "serve-1")
+	// Each handler of serve-1 waits 100 ms (a test hook), so that the
+	// batch takes about a second and the kill lands in its middle.
+	first := startServeEnv(t, cfg, "serve-1", []string{"EIAMTRIAGE_TESTHOOK_DELAY=100ms"})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 
@@ -647,7 +649,28 @@ func TestRestartAfterSIGKILL(t *testing.T) {
 	})
 	nc.Close()
 	first.kill()
-	t.Logf("killed serve-1 with SIGKILL at about %d of %d cases", atKill, total)
+
+	// What serve-1 left, read from its store: the kill came in the middle
+	// of the batch, with some cases but not all, and a backlog.
+	store := openStoreOf(t, cfg)
+	skv, err := store.JS.KeyValue(ctx, bucketCases)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if atKill, err = countKeys(ctx, skv); err != nil {
+		t.Fatal(err)
+	}
+	cons, err := store.JS.Consumer(ctx, streamNotices, classifyStage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ci := cons.CachedInfo()
+	backlog := ci.NumPending + uint64(ci.NumAckPending)
+	store.Close()
+	t.Logf("killed serve-1 with SIGKILL at %d of %d cases; %d mails not delivered yet, %d delivered and not acknowledged", atKill, total, ci.NumPending, ci.NumAckPending)
+	if atKill == 0 || atKill >= total || backlog == 0 {
+		t.Fatalf("the kill did not come in the middle of the batch: %d of %d cases, a backlog of %d", atKill, total, backlog)
+	}
 
 	restarted := time.Now()
 	startServe(t, cfg, "serve-2")

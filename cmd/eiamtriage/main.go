@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -35,8 +36,43 @@ var commands = []command{
 	{"classify", "triage saved notices offline: classify [--json] [--config FILE] PATH...", runClassify},
 	{"cases list", "print the cases: cases list --config FILE [--json] [--class C] [--mailbox NAME]", runCasesList},
 	{"cases show", "print one case: cases show --config FILE [--json] ID", runCasesShow},
-	{"dead list", "print dead letters and quarantined mail: dead list --config FILE [--json]", runDeadList},
+	{"dead list", "print dead letters, quarantined and unreadable mail: dead list --config FILE [--json]", runDeadList},
+	{"outbox list", "print the mails the service sent or will send: outbox list --config FILE [--json] [--state S] [--mailbox NAME]", runOutboxList},
+	{"outbox resend", "send a mail again, with the same Message-ID: outbox resend --config FILE ID", runOutboxResend},
 	{"config check", "validate a configuration without starting anything: config check [--print] FILE", runConfigCheck},
+}
+
+// version is set at build time (-ldflags "-X main.version=1.2.3"); without
+// it the module version or VCS revision the binary was built from is shown.
+var version string
+
+func versionString() string {
+	if version != "" {
+		return version
+	}
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "(unknown version)"
+	}
+	v := bi.Main.Version
+	var rev, modified string
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				modified = "+modified"
+			}
+		}
+	}
+	if rev != "" {
+		if len(rev) > 12 {
+			rev = rev[:12]
+		}
+		return fmt.Sprintf("%s (%s%s, %s)", v, rev, modified, bi.GoVersion)
+	}
+	return fmt.Sprintf("%s (%s)", v, bi.GoVersion)
 }
 
 // lookup returns the command named name, or nil.
@@ -59,7 +95,14 @@ func main() {
 // runMain dispatches to a subcommand; it is main without the process, so
 // tests call it directly.
 func runMain(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) > 0 && (args[0] == "--version" || args[0] == "-version" || args[0] == "version") {
+		fmt.Fprintln(stdout, "eiamtriage", versionString())
+		return 0
+	}
+	if len(args) > 0 && args[0] == "help" {
+		return runHelp(ctx, args[1:], stdin, stdout, stderr)
+	}
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
 		usage(stdout)
 		if len(args) == 0 {
 			return 2
@@ -71,10 +114,16 @@ func runMain(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	// Two-word commands: "config check", "cases list".
 	if len(rest) > 0 {
 		if c := lookup(name + " " + rest[0]); c != nil {
+			if wantsHelp(rest[1:]) {
+				printHelp(stderr, c)
+			}
 			return c.run(ctx, rest[1:], stdin, stdout, stderr)
 		}
 	}
 	if c := lookup(name); c != nil {
+		if wantsHelp(rest) {
+			printHelp(stderr, c)
+		}
 		return c.run(ctx, rest, stdin, stdout, stderr)
 	}
 	if sub := subcommands(name); len(sub) > 0 {
@@ -117,7 +166,8 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-16s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Run 'eiamtriage COMMAND -h' for a command's flags.")
+	fmt.Fprintln(w, "Run 'eiamtriage help COMMAND' or 'eiamtriage COMMAND -h' for a command's flags and an example;")
+	fmt.Fprintln(w, "'eiamtriage --version' for the version.")
 }
 
 // parseFlags parses flags that may stand before, between or after the

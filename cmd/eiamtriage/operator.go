@@ -2,16 +2,18 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"go.uber.org/zap"
 
 	"github.com/eiamtriage/eiamtriage/ingest"
@@ -42,21 +44,13 @@ func dial(ctx context.Context, cfg *config.Config, cmd string, stderr io.Writer)
 	defer cancel()
 	b, err := broker.Open(cctx, broker.ClientFromConfig(cfg, "eiamtriage-"+strings.ReplaceAll(cmd, " ", "-")), zap.NewNop())
 	if err != nil {
-		if cfg.NATS.URL == "" {
-			err = fmt.Errorf("%w\nis `eiamtriage serve` running with this configuration? It runs the embedded NATS on %s", err, cfg.NATS.Listen)
+		printf(stderr, "eiamtriage %s: %v\n", cmd, err)
+		if cfg.NATS.URL == "" && !strings.HasSuffix(cfg.NATS.Listen, ":0") {
+			printf(stderr, "is `eiamtriage serve` running with this configuration? It runs the embedded NATS on %s\n", cfg.NATS.Listen)
 		}
-		fmt.Fprintf(stderr, "eiamtriage %s: %v\n", cmd, err)
 		return nil, 1
 	}
 	return b, 0
-}
-
-// jsonLines returns an encoder writing one JSON value a line, with <, >
-// and & as they are.
-func jsonLines(w io.Writer) *json.Encoder {
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	return enc
 }
 
 func runPublish(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -78,12 +72,12 @@ func runPublish(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	}
 	mb, err := cfg.Mailbox(*mailbox)
 	if err != nil {
-		fmt.Fprintf(stderr, "eiamtriage publish: %v\n", err)
+		printf(stderr, "eiamtriage publish: %v\n", err)
 		return 2
 	}
 	reader, err := ingest.ReaderFor(cfg)
 	if err != nil {
-		fmt.Fprintf(stderr, "eiamtriage publish: %v\n", err)
+		printf(stderr, "eiamtriage publish: %v\n", err)
 		return 2
 	}
 	b, code := dial(ctx, cfg, "publish", stderr)
@@ -93,52 +87,160 @@ func runPublish(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	defer b.Close()
 	in, err := ingest.NewIntake(ctx, b.JS, reader, int64(cfg.Pipeline.MaxMailSize), nil)
 	if err != nil {
-		fmt.Fprintf(stderr, "eiamtriage publish: %v\n", err)
+		printf(stderr, "eiamtriage publish: %v\n", err)
 		return 1
 	}
-	failed, n, dup := 0, 0, 0
+	// The run ends early, with every file after counted as not tried,
+	// when the connection to NATS is gone (the daemon stopped: waiting
+	// would never end), when a mail is not taken in within submitTimeout,
+	// or on SIGINT.
+	runCtx, stop := watchConnection(ctx, b)
+	defer stop()
+	var n, dup, failed, notTried int
+	var stopped error
 	_ = eachMessage(paths, stdin, func(source string, raw []byte, rerr error) {
-		if ctx.Err() != nil {
+		if stopped == nil && runCtx.Err() != nil {
+			stopped = context.Cause(runCtx)
+		}
+		if stopped != nil {
+			notTried++
 			return
 		}
 		if rerr != nil {
 			failed++
-			fmt.Fprintf(stderr, "eiamtriage publish: %s: %v\n", source, rerr)
+			printf(stderr, "eiamtriage publish: %s: %v\n", source, rerr)
 			return
 		}
-		mr, err := in.Submit(ctx, raw, mb.Name, "publish:"+source)
+		if err := storeFull(cfg); err != nil {
+			// A full embedded store answers with nothing but timeouts.
+			stopped = err
+			notTried++
+			return
+		}
+		sctx, cancel := context.WithTimeout(runCtx, submitTimeout)
+		mr, err := in.Submit(sctx, raw, mb.Name, "publish:"+source)
+		cancel()
 		if err != nil {
 			failed++
-			fmt.Fprintf(stderr, "eiamtriage publish: %v\n", err)
+			switch {
+			case runCtx.Err() != nil:
+				stopped = context.Cause(runCtx)
+				printf(stderr, "eiamtriage publish: %s: not known whether it was taken in (publish it again: a mail is taken in once)\n", source)
+			case errors.Is(err, pipeline.ErrStoreFull):
+				stopped = fmt.Errorf("the daemon's store is full (%s): free space, the daemon takes mail in again by itself", storeName(cfg))
+				printf(stderr, "eiamtriage publish: %v\n", err)
+			case errors.Is(err, context.DeadlineExceeded):
+				stopped = storeFull(cfg)
+				if stopped == nil {
+					stopped = fmt.Errorf("%s was not taken in within %s: the daemon does not answer (see its /readyz and its log)", source, submitTimeout)
+				}
+				printf(stderr, "eiamtriage publish: %v\n", err)
+			default:
+				printf(stderr, "eiamtriage publish: %v\n", err)
+			}
 			return
 		}
 		if mr.Duplicate {
 			dup++
-			fmt.Fprintf(stdout, "%s\t%s\t(already taken in: not announced again)\n", mr.MailID[:12], source)
+			printf(stdout, "%s\t%s\t(already taken in: not announced again)\n", mr.MailID[:12], source)
 			return
 		}
 		n++
-		fmt.Fprintf(stdout, "%s\t%s\n", mr.MailID[:12], source)
+		printf(stdout, "%s\t%s\n", mr.MailID[:12], source)
 	})
-	fmt.Fprintf(stderr, "published %d mail(s), %d already taken in, %d failed\n", n, dup, failed)
-	if failed > 0 || ctx.Err() != nil {
+	if stopped != nil {
+		printf(stderr, "eiamtriage publish: stopped: %v\n", stopped)
+	}
+	printf(stderr, "published %d mail(s), %d already taken in, %d failed, %d not tried\n", n, dup, failed, notTried)
+	if notTried > 0 {
+		printf(stderr, "publish the files not tried again once the daemon runs: a mail already taken in is recognised\n")
+	}
+	if failed > 0 || notTried > 0 || stopped != nil {
 		return 1
 	}
 	return 0
 }
 
-func openCases(ctx context.Context, cfgPath, cmd string, stderr io.Writer) (*cases.Store, func(), bool) {
+// storeFull reports, for the embedded server, whether its store under
+// data_dir is full (the command runs on the daemon's host with its
+// configuration).
+func storeFull(cfg *config.Config) error {
+	if !cfg.NATS.Embedded() {
+		return nil
+	}
+	if err := broker.CheckStoreSpace(filepath.Join(cfg.DataDir, "nats")); err != nil {
+		return fmt.Errorf("the daemon's store under data_dir %s is full: %w", cfg.DataDir, err)
+	}
+	return nil
+}
+
+// storeName names the daemon's store in a message.
+func storeName(cfg *config.Config) string {
+	if cfg.NATS.Embedded() {
+		return "data_dir " + cfg.DataDir
+	}
+	return "the NATS server at " + cfg.NATS.URL
+}
+
+// submitTimeout bounds the taking in of one mail by publish (a mail of up
+// to pipeline.max_mail_size into the object store included).
+const submitTimeout = 30 * time.Second
+
+// reconnectPatience is how long a command waits for a lost connection to
+// NATS to come back (a cluster node failing over) before it gives up.
+const reconnectPatience = 5 * time.Second
+
+// watchConnection returns a context that ends with ctx, or with a cause
+// naming the server when b's connection has been lost for
+// reconnectPatience or closed. stop releases the watch.
+func watchConnection(ctx context.Context, b *broker.Broker) (context.Context, func()) {
+	wctx, cancel := context.WithCancelCause(ctx)
+	ch := b.Conn.StatusChanged(nats.CONNECTED, nats.RECONNECTING, nats.CLOSED)
+	url := b.Conn.ConnectedUrlRedacted()
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		var timer <-chan time.Time
+		for {
+			select {
+			case st, ok := <-ch:
+				switch {
+				case !ok:
+					return
+				case st == nats.RECONNECTING:
+					timer = time.After(reconnectPatience)
+				case st == nats.CONNECTED:
+					timer = nil
+				case st == nats.CLOSED:
+					cancel(fmt.Errorf("the connection to NATS at %s was closed", url))
+					return
+				}
+			case <-timer:
+				cancel(fmt.Errorf("lost the connection to NATS at %s for %s (has `eiamtriage serve` stopped?)", url, reconnectPatience))
+				return
+			case <-wctx.Done():
+				return
+			}
+		}
+	})
+	return wctx, func() {
+		cancel(nil)
+		b.Conn.RemoveStatusListener(ch)
+		wg.Wait()
+	}
+}
+
+func openCases(ctx context.Context, cfgPath, cmd string, stderr io.Writer) (store *cases.Store, closeFn func(), code int) {
 	_, b, code := openClient(ctx, cfgPath, cmd, stderr)
 	if code != 0 {
-		return nil, nil, false
+		return nil, nil, code
 	}
 	kv, err := b.JS.KeyValue(ctx, pipeline.BucketCases)
 	if err != nil {
 		b.Close()
-		fmt.Fprintf(stderr, "eiamtriage %s: open the case bucket %s: %v (has `eiamtriage serve` run with this configuration?)\n", cmd, pipeline.BucketCases, err)
-		return nil, nil, false
+		printf(stderr, "eiamtriage %s: open the case bucket %s: %v (has `eiamtriage serve` run with this configuration?)\n", cmd, pipeline.BucketCases, err)
+		return nil, nil, 1
 	}
-	return cases.NewStore(kv, nil), b.Close, true
+	return cases.NewStore(kv, nil), b.Close, 0
 }
 
 func runCasesList(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
@@ -153,18 +255,18 @@ func runCasesList(ctx context.Context, args []string, _ io.Reader, stdout, stder
 	}
 	if *class != "" {
 		if _, err := event.ParseClass(*class); err != nil {
-			fmt.Fprintf(stderr, "eiamtriage cases list: --class: %v\n", strings.TrimPrefix(err.Error(), "event: "))
+			printf(stderr, "eiamtriage cases list: --class: %v\n", strings.TrimPrefix(err.Error(), "event: "))
 			return 2
 		}
 	}
-	store, closeFn, ok := openCases(ctx, *cfgPath, "cases list", stderr)
-	if !ok {
-		return 1
+	store, closeFn, code := openCases(ctx, *cfgPath, "cases list", stderr)
+	if code != 0 {
+		return code
 	}
 	defer closeFn()
 	list, err := store.List(ctx)
 	if err != nil {
-		fmt.Fprintf(stderr, "eiamtriage cases list: %v\n", err)
+		printf(stderr, "eiamtriage cases list: %v\n", err)
 		return 1
 	}
 	list = slices.DeleteFunc(list, func(c *event.Case) bool {
@@ -180,7 +282,7 @@ func runCasesList(ctx context.Context, args []string, _ io.Reader, stdout, stder
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "CASE\tMAILBOX\tCLASS\tLANG\tENTERED\tSIGNED IN\tNOTICES\tUPDATED")
 	for _, c := range list {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", c.ID, c.Mailbox, c.Class, c.Language,
+		printf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", c.ID, c.Mailbox, c.Class, c.Language,
 			personLine(c.Expected.GivenName, c.Expected.FamilyName, c.Expected.Email),
 			personLine(c.Actual.GivenName, c.Actual.FamilyName, c.Actual.Email),
 			len(c.Notices), c.Updated.Local().Format("2006-01-02 15:04"))
@@ -213,9 +315,9 @@ func runCasesShow(ctx context.Context, args []string, _ io.Reader, stdout, stder
 		fmt.Fprintln(stderr, "usage: eiamtriage cases show --config FILE [--json] ID  (ID: the case id from `cases list`, or the eIAM profile id)")
 		return 2
 	}
-	store, closeFn, ok := openCases(ctx, *cfgPath, "cases show", stderr)
-	if !ok {
-		return 1
+	store, closeFn, code := openCases(ctx, *cfgPath, "cases show", stderr)
+	if code != 0 {
+		return code
 	}
 	defer closeFn()
 	id := pos[0]
@@ -228,7 +330,7 @@ func runCasesShow(ctx context.Context, args []string, _ io.Reader, stdout, stder
 		}
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "eiamtriage cases show: %v\n", err)
+		printf(stderr, "eiamtriage cases show: %v\n", err)
 		return 1
 	}
 	if *asJSON {
@@ -237,21 +339,21 @@ func runCasesShow(ctx context.Context, args []string, _ io.Reader, stdout, stder
 		_ = enc.Encode(c)
 		return 0
 	}
-	fmt.Fprintf(stdout, "case %s (mailbox %s): %s (rule %d, names %s)\n", c.ID, c.Mailbox, strings.ToUpper(string(c.Class)), c.Rule, orDash(c.Names))
-	fmt.Fprintf(stdout, "  profile %s, %s, %s, signed in %s, language %s\n", orDash(c.ProfileID), orDash(c.Application), orDash(c.Organisation), orDash(formatTime(c.SignedInAt)), c.Language)
+	printf(stdout, "case %s (mailbox %s): %s (rule %d, names %s)\n", c.ID, c.Mailbox, strings.ToUpper(string(c.Class)), c.Rule, orDash(c.Names))
+	printf(stdout, "  profile %s, %s, %s, signed in %s, language %s\n", orDash(c.ProfileID), orDash(c.Application), orDash(c.Organisation), orDash(formatTime(c.SignedInAt)), c.Language)
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "  \tentered in the portal\tsigned-in user")
-	fmt.Fprintf(tw, "  given name\t%s\t%s\n", orDash(c.Expected.GivenName), orDash(c.Actual.GivenName))
-	fmt.Fprintf(tw, "  family name\t%s\t%s\n", orDash(c.Expected.FamilyName), orDash(c.Actual.FamilyName))
-	fmt.Fprintf(tw, "  e-mail\t%s\t%s\n", orDash(c.Expected.Email), orDash(c.Actual.Email))
+	printf(tw, "  given name\t%s\t%s\n", orDash(c.Expected.GivenName), orDash(c.Actual.GivenName))
+	printf(tw, "  family name\t%s\t%s\n", orDash(c.Expected.FamilyName), orDash(c.Actual.FamilyName))
+	printf(tw, "  e-mail\t%s\t%s\n", orDash(c.Expected.Email), orDash(c.Actual.Email))
 	tw.Flush()
 	for _, r := range c.Reasons {
-		fmt.Fprintf(stdout, "  - %s\n", r)
+		printf(stdout, "  - %s\n", r)
 	}
 	for _, p := range c.Problems {
-		fmt.Fprintf(stdout, "  ! %s\n", p)
+		printf(stdout, "  ! %s\n", p)
 	}
-	fmt.Fprintf(stdout, "  %d notice(s):\n", len(c.Notices))
+	printf(stdout, "  %d notice(s):\n", len(c.Notices))
 	for _, n := range c.Notices {
 		via := "mailbox " + n.Mailbox + ", " + string(n.Delivery)
 		if len(n.Forwarders) > 0 {
@@ -264,7 +366,7 @@ func runCasesShow(ctx context.Context, args []string, _ io.Reader, stdout, stder
 		if n.Duplicates > 0 {
 			dup = fmt.Sprintf(", delivered %d more time(s)", n.Duplicates)
 		}
-		fmt.Fprintf(stdout, "    %s  %s  %s  %s%s\n", n.ReceivedAt.Local().Format("2006-01-02 15:04"), n.Change, n.Class, via, dup)
+		printf(stdout, "    %s  %s  %s  %s%s\n", n.ReceivedAt.Local().Format("2006-01-02 15:04"), n.Change, n.Class, via, dup)
 	}
 	return 0
 }

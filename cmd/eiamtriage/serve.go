@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/eiamtriage/eiamtriage/ingest"
 	"github.com/eiamtriage/eiamtriage/internal/config"
 )
 
@@ -26,12 +28,16 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	}
 	log, err := newLogger(cfg.Log, stderr)
 	if err != nil {
-		fmt.Fprintf(stderr, "eiamtriage serve: %v\n", err)
+		printf(stderr, "eiamtriage serve: %v\n", err)
 		return 2
 	}
 	defer log.Sync() //nolint:errcheck // nothing to do about a failed flush at exit
 	for _, w := range cfg.Warnings {
 		log.Warn("configuration", zap.String("warning", w))
+	}
+	for i := range cfg.Mailboxes {
+		m := &cfg.Mailboxes[i]
+		log.Info("sender authentication", zap.String("mailbox", m.Name), zap.String("policy", ingest.PolicyFor(cfg, m).Describe()))
 	}
 	d, err := newDaemon(ctx, cfg, log)
 	if err != nil {
@@ -51,12 +57,12 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 // on stderr.
 func loadConfig(path, cmd string, stderr io.Writer) (*config.Config, bool) {
 	if path == "" {
-		fmt.Fprintf(stderr, "eiamtriage %s: --config FILE is required (start from deploy/eiamtriage.example.yaml)\n", cmd)
+		printf(stderr, "eiamtriage %s: --config FILE is required (start from deploy/eiamtriage.example.yaml)\n", cmd)
 		return nil, false
 	}
 	cfg, err := config.LoadFile(path)
 	if err != nil {
-		fmt.Fprintf(stderr, "eiamtriage %s: %v\n", cmd, err)
+		printf(stderr, "eiamtriage %s: %v\n", cmd, err)
 		return nil, false
 	}
 	return cfg, true
@@ -76,21 +82,29 @@ func runConfigCheck(_ context.Context, args []string, _ io.Reader, stdout, stder
 	}
 	cfg, err := config.LoadFile(pos[0])
 	if err != nil {
-		fmt.Fprintf(stderr, "eiamtriage config check: %v\n", err)
+		printf(stderr, "eiamtriage config check: %v\n", err)
+		var pe *os.PathError
+		if errors.As(err, &pe) && pe.Path == pos[0] {
+			return 2 // no file to check: as a missing --config elsewhere
+		}
 		return 1
 	}
 	for _, w := range cfg.Warnings {
-		fmt.Fprintf(stderr, "warning: %s\n", w)
+		printf(stderr, "warning: %s\n", w)
+	}
+	for i := range cfg.Mailboxes {
+		m := &cfg.Mailboxes[i]
+		fmt.Fprintf(stdout, "mailbox %s: %s\n", m.Name, ingest.PolicyFor(cfg, m).Describe())
 	}
 	if *show {
 		out, err := cfg.Redacted()
 		if err != nil {
-			fmt.Fprintf(stderr, "eiamtriage config check: %v\n", err)
+			printf(stderr, "eiamtriage config check: %v\n", err)
 			return 1
 		}
 		stdout.Write(out)
 	}
-	fmt.Fprintf(stdout, "%s: configuration is valid\n", pos[0])
+	printf(stdout, "%s: configuration is valid\n", pos[0])
 	return 0
 }
 
@@ -117,7 +131,10 @@ func newLogger(lc config.Log, w io.Writer) (*zap.Logger, error) {
 	} else {
 		enc = zapcore.NewJSONEncoder(ec)
 	}
-	return zap.New(zapcore.NewCore(enc, zapcore.Lock(zapcore.AddSync(w)), level)), nil
+	// zap escapes the C0 controls in JSON, not C1 or format characters, and
+	// a console line's message not at all: a mail's values (a source, a
+	// reason) pass through the JSON escaper, one entry per Write.
+	return zap.New(zapcore.NewCore(enc, zapcore.Lock(zapcore.AddSync(jsonEscaper{w})), level)), nil
 }
 
 func isTerminal(f *os.File) bool {

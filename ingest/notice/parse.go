@@ -145,9 +145,10 @@ func (hd header) date() time.Time {
 func readHeader(h mail.Header) header {
 	hd := header{h: h}
 	// Exactly one well-formed sender address, or none: a From that does
-	// not parse, or names several addresses, is never a trusted sender
+	// not parse, names several addresses, or stands twice in the header,
+	// is never a trusted sender
 	// (an address in a display name must not pass for the sender).
-	if addrs, err := h.AddressList("From"); err == nil && len(addrs) == 1 {
+	if addrs, err := h.AddressList("From"); err == nil && len(addrs) == 1 && len(h.Values("From")) == 1 {
 		hd.from = foldASCII(addrs[0].Address)
 	}
 	if addrs, err := h.AddressList("To"); err == nil {

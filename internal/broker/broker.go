@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -48,13 +49,18 @@ type Options struct {
 	URL string
 
 	// Listen is the embedded server's client address, host:port. Default
-	// DefaultListen; a port of -1 picks a free port (tests). Keep it on
-	// loopback unless the server must be reached from other hosts, and then
-	// set User/Password or Token.
+	// DefaultListen; a port of 0 (or -1) lets the server pick a free port,
+	// which it records in StateDir (ClientURLFile) for the other commands.
+	// Keep it on loopback unless the server must be reached from other
+	// hosts, and then set User/Password or Token.
 	Listen string
 	// StoreDir is the embedded server's JetStream directory. Required when
 	// URL is empty.
 	StoreDir string
+	// StateDir is where the embedded server keeps its lock (LockFile: one
+	// server per store) and its client URL (ClientURLFile). Default
+	// StoreDir; FromConfig sets the configuration's data_dir.
+	StateDir string
 
 	// Credentials, at most one kind. With URL they authenticate this
 	// client; with the embedded server they are also required of every
@@ -66,6 +72,9 @@ type Options struct {
 	// MaxMemory and MaxStore bound the embedded server's JetStream memory
 	// and disk use in bytes. Defaults DefaultMaxMemory and DefaultMaxStore.
 	MaxMemory, MaxStore int64
+	// StoreCheckInterval is how often WatchStore looks at a full store
+	// (default DefaultStoreCheckInterval).
+	StoreCheckInterval time.Duration
 
 	// Name is the client connection name, as shown by `nats server report
 	// connections`. Default DefaultName.
@@ -77,6 +86,10 @@ type Options struct {
 	// Cluster, when not nil, makes the embedded server a node of a
 	// JetStream cluster (three nodes for R3 streams).
 	Cluster *ClusterOptions
+
+	// resolveErr is why ClientFromConfig could not find the server's
+	// address; Open returns it.
+	resolveErr error
 }
 
 // ClusterOptions configures the embedded server's cluster routes.
@@ -88,6 +101,10 @@ type ClusterOptions struct {
 	// Routes are the other nodes' route URLs, e.g. "nats://127.0.0.1:6223".
 	Routes []string
 }
+
+// ErrAddrInUse is returned by Open when the embedded server's listen
+// address is taken by another process.
+var ErrAddrInUse = errors.New("address in use")
 
 // Broker is an open NATS connection with its JetStream context and, when
 // embedded, the server it runs. Conn and JS are safe for concurrent use and
@@ -101,6 +118,12 @@ type Broker struct {
 	log       *zap.Logger
 	closed    chan struct{}
 	closeOnce sync.Once
+
+	// The embedded server's state directory and the lock on it, held
+	// until Close; what it knows of its store.
+	stateDir string
+	lock     *os.File
+	store    *storeState
 }
 
 // Open starts the embedded server (when opts.URL is empty) or connects to
@@ -115,6 +138,9 @@ func Open(ctx context.Context, opts Options, log *zap.Logger) (*Broker, error) {
 	}
 	if opts.Name == "" {
 		opts.Name = DefaultName
+	}
+	if opts.resolveErr != nil {
+		return nil, opts.resolveErr
 	}
 	if err := checkCredentials(opts); err != nil {
 		return nil, err
@@ -181,6 +207,9 @@ func openEmbedded(ctx context.Context, opts Options, log *zap.Logger) (*Broker, 
 	if err != nil {
 		return nil, fmt.Errorf("broker: embedded listen address: %w", err)
 	}
+	if port == 0 {
+		port = server.RANDOM_PORT // nats-server reads 0 as its default, 4222
+	}
 	if opts.Cluster != nil && opts.ServerName == "" {
 		return nil, errors.New("broker: each node of an embedded cluster needs its own server name; set the server name")
 	}
@@ -223,20 +252,49 @@ func openEmbedded(ctx context.Context, opts Options, log *zap.Logger) (*Broker, 
 			so.Routes = append(so.Routes, u)
 		}
 	}
+	if opts.StateDir == "" {
+		opts.StateDir = opts.StoreDir
+	}
+	// One server per store: two on one JetStream directory disagree and
+	// corrupt it. The lock comes first, before any port is bound.
+	lock, err := lockStateDir(opts.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	fail := func(srv *server.Server, err error) (*Broker, error) {
+		if srv != nil {
+			srv.Shutdown()
+			srv.WaitForShutdown()
+		}
+		lock.Close()
+		return nil, err
+	}
 	srv, err := server.NewServer(so)
 	if err != nil {
-		return nil, fmt.Errorf("broker: configure embedded NATS server on %s with store %s: %w", opts.Listen, opts.StoreDir, err)
+		return fail(nil, fmt.Errorf("broker: configure embedded NATS server on %s with store %s: %w", opts.Listen, opts.StoreDir, err))
 	}
-	sl := &serverLogger{log: log.Named("nats-server")}
+	if opts.StoreCheckInterval <= 0 {
+		opts.StoreCheckInterval = DefaultStoreCheckInterval
+	}
+	store := &storeState{
+		dir:      opts.StoreDir,
+		jsConfig: server.JetStreamConfig{StoreDir: opts.StoreDir, MaxMemory: opts.MaxMemory, MaxStore: opts.MaxStore},
+		interval: opts.StoreCheckInterval,
+	}
+	sl := &serverLogger{log: log.Named("nats-server"), store: store}
 	srv.SetLoggerV2(sl, false, false, false)
 	srv.Start()
 	if err := waitReady(ctx, srv, sl); err != nil {
-		srv.Shutdown()
-		srv.WaitForShutdown()
-		return nil, fmt.Errorf("broker: embedded NATS server on %s (store %s) did not start: %w; if the address is in use, stop the other server or set another listen address (port -1 picks a free one)", opts.Listen, opts.StoreDir, err)
+		if strings.Contains(err.Error(), "address already in use") {
+			return fail(srv, fmt.Errorf("broker: the embedded NATS server cannot listen on %s: %w: another process listens there "+
+				"(see: ss -ltnp 'sport = :%d'); stop it, or set another listen address (nats.listen; "+
+				"port 0 picks a free one, which the other commands find in %s)",
+				opts.Listen, ErrAddrInUse, port, filepath.Join(opts.StateDir, ClientURLFile)))
+		}
+		return fail(srv, fmt.Errorf("broker: embedded NATS server on %s (store %s) did not start: %w", opts.Listen, opts.StoreDir, err))
 	}
 
-	b := &Broker{srv: srv, url: srv.ClientURL(), log: log, closed: make(chan struct{})}
+	b := &Broker{srv: srv, url: srv.ClientURL(), log: log, closed: make(chan struct{}), stateDir: opts.StateDir, lock: lock, store: store}
 	no := append(b.natsOptions(opts), nats.InProcessServer(srv))
 	switch {
 	case opts.User != "":
@@ -246,14 +304,14 @@ func openEmbedded(ctx context.Context, opts Options, log *zap.Logger) (*Broker, 
 	}
 	nc, err := nats.Connect(srv.ClientURL(), no...)
 	if err != nil {
-		srv.Shutdown()
-		srv.WaitForShutdown()
-		return nil, fmt.Errorf("broker: connect to the embedded NATS server on %s: %w", b.url, err)
+		return fail(srv, fmt.Errorf("broker: connect to the embedded NATS server on %s: %w", b.url, err))
 	}
 	if err := b.finish(nc); err != nil {
-		srv.Shutdown()
-		srv.WaitForShutdown()
-		return nil, err
+		return fail(srv, err)
+	}
+	if err := writeClientURL(opts.StateDir, b.url); err != nil {
+		nc.Close()
+		return fail(srv, err)
 	}
 	log.Info("embedded NATS server running", zap.String("url", b.url), zap.String("server", opts.ServerName), zap.String("store", opts.StoreDir))
 	return b, nil
@@ -344,6 +402,10 @@ func (b *Broker) Close() {
 			b.srv.Shutdown()
 			b.srv.WaitForShutdown()
 			b.log.Info("embedded NATS server stopped", zap.String("url", b.url))
+			if err := os.Remove(filepath.Join(b.stateDir, ClientURLFile)); err != nil {
+				b.log.Warn("remove the client URL file", zap.Error(err))
+			}
+			b.lock.Close() // releases the lock: the file stays
 		}
 	})
 }
@@ -355,7 +417,7 @@ func splitHostPort(hp string) (string, int, error) {
 	}
 	port, err := strconv.Atoi(ps)
 	if err != nil || port < -1 || port > 65535 {
-		return "", 0, fmt.Errorf("%q: port %q is not a number from 0 to 65535 (or -1 for a random port)", hp, ps)
+		return "", 0, fmt.Errorf("%q: port %q is not a number from 0 to 65535 (0: a free port)", hp, ps)
 	}
 	if host == "" {
 		host = "0.0.0.0"
@@ -386,13 +448,22 @@ func redactURLs(s string) string {
 type serverLogger struct {
 	log   *zap.Logger
 	fatal atomic.Pointer[string]
+	store *storeState // told of errors that say the store is full
 }
 
 func (l *serverLogger) Noticef(format string, v ...any) { l.log.Debug(fmt.Sprintf(format, v...)) }
-func (l *serverLogger) Warnf(format string, v ...any)   { l.log.Warn(fmt.Sprintf(format, v...)) }
-func (l *serverLogger) Errorf(format string, v ...any)  { l.log.Error(fmt.Sprintf(format, v...)) }
-func (l *serverLogger) Debugf(format string, v ...any)  { l.log.Debug(fmt.Sprintf(format, v...)) }
-func (l *serverLogger) Tracef(string, ...any)           {}
+func (l *serverLogger) Warnf(format string, v ...any) {
+	msg := fmt.Sprintf(format, v...)
+	l.store.noteServerError(msg)
+	l.log.Warn(msg)
+}
+func (l *serverLogger) Errorf(format string, v ...any) {
+	msg := fmt.Sprintf(format, v...)
+	l.store.noteServerError(msg)
+	l.log.Error(msg)
+}
+func (l *serverLogger) Debugf(format string, v ...any) { l.log.Debug(fmt.Sprintf(format, v...)) }
+func (l *serverLogger) Tracef(string, ...any)          {}
 func (l *serverLogger) Fatalf(format string, v ...any) {
 	msg := fmt.Sprintf(format, v...)
 	l.log.Error(msg)
@@ -416,18 +487,29 @@ func FromConfig(cfg *config.Config, name string) Options {
 	}
 	if o.URL == "" {
 		o.StoreDir = filepath.Join(cfg.DataDir, "nats")
+		o.StateDir = cfg.DataDir
 	}
 	return o
 }
 
 // ClientFromConfig maps the configuration to the options of a command
 // that talks to the daemon's NATS without running a server: the external
-// URL, or the embedded server's loopback address.
+// URL, or the embedded server's address. With a listen port of 0 that is
+// the URL the running server recorded in data_dir (ClientURLFile); when it
+// cannot be read, Open returns why.
 func ClientFromConfig(cfg *config.Config, name string) Options {
 	o := FromConfig(cfg, name)
-	if o.URL == "" {
-		o.URL = "nats://" + cfg.NATS.Listen
-		o.StoreDir = ""
+	if o.URL != "" {
+		return o
+	}
+	o.URL = "nats://" + cfg.NATS.Listen
+	o.StoreDir, o.StateDir = "", ""
+	if _, port, err := net.SplitHostPort(cfg.NATS.Listen); err == nil && port == "0" {
+		u, err := readClientURL(cfg.DataDir)
+		if err != nil {
+			o.resolveErr = fmt.Errorf("broker: nats.listen %s has port 0, a free port the embedded server picks when `eiamtriage serve` starts and records: %w", cfg.NATS.Listen, err)
+		}
+		o.URL = u
 	}
 	return o
 }

@@ -5,24 +5,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/eiamtriage/eiamtriage/internal/broker/brokertest"
 	"github.com/eiamtriage/eiamtriage/internal/cases"
 	"github.com/eiamtriage/eiamtriage/internal/event"
-	"github.com/eiamtriage/eiamtriage/internal/pipeline"
 )
 
 func newStore(t *testing.T) *cases.Store {
 	t.Helper()
-	b := brokertest.Start(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := pipeline.EnsureStreams(ctx, b.JS, pipeline.StreamConfig{}); err != nil {
-		t.Fatal(err)
-	}
-	kv, err := b.JS.KeyValue(ctx, pipeline.BucketCases)
-	if err != nil {
-		t.Fatal(err)
-	}
+	kv := caseBucket(t)
 	clock := time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)
 	return cases.NewStore(kv, func() time.Time { clock = clock.Add(time.Second); return clock })
 }

@@ -52,6 +52,8 @@ type Config struct {
 	HTTP     HTTP     `yaml:"http"`
 	Log      Log      `yaml:"log"`
 	Pipeline Pipeline `yaml:"pipeline"`
+	// SMTP is the relay the outbox sends every mail through (smtp.go).
+	SMTP SMTP `yaml:"smtp"`
 	// Wording is decoded over DefaultWording: a key that is absent
 	// keeps the default, a key that is present replaces the default's
 	// value entirely. In particular, a configuration that sets
@@ -79,7 +81,9 @@ type NATS struct {
 	// ws:// or wss:// URLs separated by commas, without a password. Empty:
 	// the daemon runs an embedded server.
 	URL string `yaml:"url"`
-	// Listen is the embedded server's client address, host:port.
+	// Listen is the embedded server's client address, host:port. Port 0
+	// is a free port the server picks and records in data_dir (see
+	// package broker), where the other commands find it.
 	Listen string `yaml:"listen"`
 	// User is the user name; it needs a password.
 	User string `yaml:"user"`
@@ -105,7 +109,8 @@ type NATS struct {
 
 // HTTP is the endpoint for metrics and health.
 type HTTP struct {
-	// Listen is host:port, or "off" for no HTTP endpoint.
+	// Listen is host:port (port 0: a free port), or "off" for no HTTP
+	// endpoint.
 	Listen string `yaml:"listen"`
 }
 
@@ -150,6 +155,7 @@ func Default() Config {
 		HTTP:     HTTP{Listen: "127.0.0.1:9464"},
 		Log:      Log{Level: "info", Format: "auto"},
 		Pipeline: defaultPipeline(),
+		SMTP:     defaultSMTP(),
 		Wording:  DefaultWording(),
 	}
 }
@@ -217,7 +223,7 @@ func load(data []byte, baseDir string) (*Config, error) {
 		return nil, err
 	}
 	if baseDir != "" {
-		for _, p := range []*string{&c.DataDir, &c.NATS.PasswordFile, &c.NATS.TokenFile, &c.NATS.CredsFile} {
+		for _, p := range []*string{&c.DataDir, &c.NATS.PasswordFile, &c.NATS.TokenFile, &c.NATS.CredsFile, &c.SMTP.PasswordFile, &c.SMTP.CAFile} {
 			if *p != "" && !filepath.IsAbs(*p) {
 				*p = filepath.Join(baseDir, *p)
 			}
@@ -245,6 +251,7 @@ func load(data []byte, baseDir string) (*Config, error) {
 	c.Warnings = append(c.Warnings, mailboxWarnings(c.Mailboxes)...)
 	c.Warnings = append(c.Warnings, classifyWarnings(&c.Classify)...)
 	c.Warnings = append(c.Warnings, c.NATS.secretsFromEnv()...)
+	c.Warnings = append(c.Warnings, c.SMTP.secretsFromEnv()...)
 	if c.NATS.URL != "" {
 		for _, k := range []string{"listen", "max_memory", "max_store"} {
 			if chk.present("nats." + k) {
@@ -257,6 +264,12 @@ func load(data []byte, baseDir string) (*Config, error) {
 		return nil, err
 	}
 	warnings, err := c.NATS.secretsFromFiles()
+	if err != nil {
+		chk.setLines(err)
+		return nil, err
+	}
+	c.Warnings = append(c.Warnings, warnings...)
+	warnings, err = c.SMTP.secretsFromFiles()
 	if err != nil {
 		chk.setLines(err)
 		return nil, err
@@ -330,6 +343,7 @@ func (c *Config) Validate() error {
 	p.addErr(c.HTTP.Validate())
 	p.addErr(c.Log.Validate())
 	p.addErr(c.Pipeline.Validate())
+	p.addErr(c.SMTP.Validate())
 	if err := c.Wording.Validate(); err != nil {
 		p = append(p, &Error{Key: "wording", Msg: strings.TrimPrefix(err.Error(), "config: wording: "), Err: err})
 	}

@@ -24,6 +24,7 @@ func noSecretEnv(t *testing.T) {
 	t.Helper()
 	t.Setenv(EnvNATSPassword, "")
 	t.Setenv(EnvNATSToken, "")
+	t.Setenv(EnvSMTPPassword, "")
 }
 
 // required are the keys every configuration must give, for tests of
@@ -667,6 +668,7 @@ func TestRedacted(t *testing.T) {
 	const secret = "s3cret-Value"
 	t.Setenv(EnvNATSPassword, secret)
 	t.Setenv(EnvNATSToken, "")
+	t.Setenv(EnvSMTPPassword, "")
 	c := mustLoad(t, "nats:\n  url: nats://a:4222\n  user: triage\n  listen: 127.0.0.1:4223\npipeline:\n  backoff: [90s, 1h30m]\nclassify:\n  add_free_mail: [example.org]\n")
 	out, err := c.Redacted()
 	if err != nil {

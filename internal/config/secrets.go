@@ -148,6 +148,7 @@ func (c *Config) Redacted() ([]byte, error) {
 		"Effective configuration (defaults included).",
 		"nats password: " + secretSource(c.NATS.Password, c.NATS.PasswordFile, EnvNATSPassword),
 		"nats token: " + secretSource(c.NATS.Token, c.NATS.TokenFile, EnvNATSToken),
+		"smtp password: " + secretSource(c.SMTP.Password, c.SMTP.PasswordFile, EnvSMTPPassword),
 	}
 	for _, w := range c.Warnings {
 		comment = append(comment, "warning: "+w)

@@ -10,6 +10,16 @@ import (
 // sender authentication is recorded (TypeMailQuarantined).
 const SubjectQuarantine = "eiam.dead.quarantine"
 
+// SubjectUnreadable is where mail the ingest could not read (a Reading of
+// KindUnreadable) is recorded, with TypeMailIgnored: beside the dead
+// letters, where an operator (`eiamtriage dead list`) looks, since it may
+// have been a notice.
+const SubjectUnreadable = "eiam.dead.unreadable"
+
+// KindUnreadable is the Reading kind of a mail that cannot be read as a
+// mail at all, or exceeds what the parser reads.
+const KindUnreadable = "unreadable-mail"
+
 // MailID returns the identity of a raw mail: the lower-case hex SHA-256 of
 // its bytes. The same bytes are the same mail, whichever way they came.
 func MailID(raw []byte) string {

@@ -34,14 +34,18 @@ func PublishDead(ctx context.Context, js jetstream.JetStream, dl event.DeadLette
 }
 
 // DeadRecord is one message of the dead-letter stream: a dead letter, a
-// quarantined mail, or a message that is neither (Err says what it is).
+// quarantined mail, a mail that could not be read, or a message that is
+// none of them (Err says what it is).
 type DeadRecord struct {
 	Seq     uint64
 	Subject string
 	Event   event.Event
-	// Letter is set for a dead letter, Quarantined for a quarantined mail.
+	// Letter is set for a dead letter, Quarantined for a quarantined mail,
+	// Unreadable for a mail the ingest could not read (on
+	// eiam.dead.unreadable).
 	Letter      *event.DeadLetter
 	Quarantined *event.MailIgnored
+	Unreadable  *event.MailIgnored
 	// Err is why the message could not be read as either.
 	Err error
 }
@@ -104,6 +108,11 @@ func deadRecord(seq uint64, subject string, data []byte) DeadRecord {
 		var ig event.MailIgnored
 		if r.Err = ev.Decode(&ig); r.Err == nil {
 			r.Quarantined = &ig
+		}
+	case event.TypeMailIgnored:
+		var ig event.MailIgnored
+		if r.Err = ev.Decode(&ig); r.Err == nil {
+			r.Unreadable = &ig
 		}
 	default:
 		r.Err = fmt.Errorf("an event of type %s", ev.Type)

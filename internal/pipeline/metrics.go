@@ -17,8 +17,13 @@ const (
 const (
 	ReasonPermanent  = "permanent"   // the handler returned a Permanent error
 	ReasonPanic      = "panic"       // the handler panicked
-	ReasonMaxDeliver = "max_deliver" // temporary failures until MaxDeliver
+	ReasonMaxDeliver = "max_deliver" // temporary failures until MaxDeliver, or more deliveries than MaxDeliver
+	ReasonOverrun    = "overrun"     // the handler ignored its deadline and was abandoned
 )
+
+// ReasonShutdown, in eiamtriage_handlers_abandoned_total, counts handlers
+// still running after the shutdown grace (their messages are handed back).
+const ReasonShutdown = "shutdown"
 
 // Metrics are the pipeline's Prometheus metrics, labelled by stage. A nil
 // *Metrics is valid and records nothing.
@@ -28,6 +33,8 @@ type Metrics struct {
 	duration    *prometheus.HistogramVec
 	pending     *prometheus.GaugeVec
 	running     *prometheus.GaugeVec
+	abandoned   *prometheus.CounterVec
+	stuck       *prometheus.GaugeVec
 }
 
 // NewMetrics creates the metrics and registers them with reg (when reg is
@@ -56,9 +63,17 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "eiamtriage_consumer_running",
 			Help: "1 while the stage's consumer is consuming, 0 otherwise.",
 		}, []string{"stage"}),
+		abandoned: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "eiamtriage_handlers_abandoned_total",
+			Help: "Handlers that did not return after their ctx ended, by reason kind: overrun (past their deadline; the message is dead-lettered) or shutdown (past the shutdown grace; the message is handed back).",
+		}, []string{"stage", "reason_kind"}),
+		stuck: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "eiamtriage_handlers_stuck",
+			Help: "Abandoned handlers that have not returned yet; each holds a worker.",
+		}, []string{"stage"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.messages, m.deadLetters, m.duration, m.pending, m.running)
+		reg.MustRegister(m.messages, m.deadLetters, m.duration, m.pending, m.running, m.abandoned, m.stuck)
 	}
 	return m
 }
@@ -71,9 +86,13 @@ func (m *Metrics) init(stage string) {
 	for _, o := range []string{OutcomeAck, OutcomeRetry, OutcomeDead} {
 		m.messages.WithLabelValues(stage, o)
 	}
-	for _, k := range []string{ReasonPermanent, ReasonPanic, ReasonMaxDeliver} {
+	for _, k := range []string{ReasonPermanent, ReasonPanic, ReasonMaxDeliver, ReasonOverrun} {
 		m.deadLetters.WithLabelValues(stage, k)
 	}
+	for _, k := range []string{ReasonOverrun, ReasonShutdown} {
+		m.abandoned.WithLabelValues(stage, k)
+	}
+	m.stuck.WithLabelValues(stage).Set(0)
 	m.running.WithLabelValues(stage).Set(0)
 }
 
@@ -87,6 +106,18 @@ func (m *Metrics) dead(stage, kind string) {
 	if m != nil {
 		m.deadLetters.WithLabelValues(stage, kind).Inc()
 	}
+}
+
+// abandon counts a handler abandoned for reason (d 1) or one that
+// returned at last (d -1, reason unused).
+func (m *Metrics) abandon(stage, reason string, d float64) {
+	if m == nil {
+		return
+	}
+	if d > 0 {
+		m.abandoned.WithLabelValues(stage, reason).Inc()
+	}
+	m.stuck.WithLabelValues(stage).Add(d)
 }
 
 func (m *Metrics) observe(stage string, d time.Duration) {

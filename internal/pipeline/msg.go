@@ -13,7 +13,9 @@ import (
 // message (see the package documentation): nil acks it, an error marked with
 // Permanent dead-letters it, any other error retries it later. ctx ends when
 // the handler has run for ConsumerConfig.HandlerTimeout or when Run's
-// shutdown grace period is over. A Handler runs concurrently with itself
+// shutdown grace period is over; a handler must then return promptly: one
+// that goes on for ConsumerConfig.AbandonAfter more is abandoned and its
+// message dead-lettered. A Handler runs concurrently with itself
 // (ConsumerConfig.Workers) and must be idempotent: a message can be
 // delivered again after a crash or a lost acknowledgement.
 type Handler func(ctx context.Context, m Msg) error

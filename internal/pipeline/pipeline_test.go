@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eiamtriage/eiamtriage/internal/broker"
 	"github.com/eiamtriage/eiamtriage/internal/broker/brokertest"
 	"github.com/eiamtriage/eiamtriage/internal/event"
 	"github.com/nats-io/nats.go/jetstream"
@@ -302,8 +303,7 @@ func TestSuccessAcks(t *testing.T) {
 		return nil
 	}, m)
 	ev := publish(t, js, "ok-1")
-	info := settled(t, js, StreamNotices, "ack", 1)
-	time.Sleep(100 * time.Millisecond) // a redelivery would show by now
+	info := settled(t, js, StreamNotices, "ack", 1) // acked: no redelivery can follow
 	if calls.Load() != 1 || got.Load() != ev.ID {
 		t.Fatalf("handler called %d times with %v", calls.Load(), got.Load())
 	}
@@ -365,8 +365,7 @@ func TestPermanentFailureDeadLetters(t *testing.T) {
 		return Permanent(fmt.Errorf("recipient %s rejected", "x@example.org"))
 	}, m)
 	ev := publish(t, js, "poison")
-	settled(t, js, StreamNotices, "perm", 1)
-	time.Sleep(100 * time.Millisecond)
+	settled(t, js, StreamNotices, "perm", 1) // terminated: no redelivery can follow
 	if calls.Load() != 1 {
 		t.Fatalf("handler called %d times, want 1", calls.Load())
 	}
@@ -401,7 +400,6 @@ func TestTemporaryFailureForeverDeadLettersAfterMaxDeliver(t *testing.T) {
 	publish(t, js, "doomed")
 	eventually(t, "a dead letter", func() bool { return len(deadLetters(t, js, "forever")) == 1 })
 	settled(t, js, StreamNotices, "forever", 1)
-	time.Sleep(100 * time.Millisecond)
 	if calls.Load() != 3 {
 		t.Fatalf("handler called %d times, want 3", calls.Load())
 	}
@@ -498,26 +496,46 @@ func TestShutdownLetsInFlightHandlerFinish(t *testing.T) {
 	js := setup(t)
 	entered := make(chan struct{})
 	release := make(chan struct{})
+	var returned atomic.Bool
 	var ctxErr atomic.Value
 	cfg := testConfig("shutdown")
 	cfg.Status = &Status{}
-	r := start(t, js, cfg, func(ctx context.Context, msg Msg) error {
-		close(entered)
-		<-release
-		ctxErr.Store(fmt.Sprint(ctx.Err()))
-		return nil
-	}, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	type result struct {
+		err             error
+		handlerReturned bool // when Run returned
+	}
+	done := make(chan result, 1)
+	go func() {
+		err := Run(ctx, js, cfg, func(ctx context.Context, msg Msg) error {
+			close(entered)
+			<-release
+			ctxErr.Store(fmt.Sprint(ctx.Err()))
+			returned.Store(true)
+			return nil
+		}, zaptest.NewLogger(t), nil)
+		done <- result{err, returned.Load()}
+	}()
+	eventually(t, "the consumer to run", cfg.Status.Running)
 	publish(t, js, "slow")
 	<-entered
-	r.cancel()
-	select {
-	case <-r.done:
-		t.Fatal("Run returned while a handler was running")
-	case <-time.After(200 * time.Millisecond):
-	}
+	cancel()
+	// Run is stopping: the consumer says so, and the handler still holds
+	// its message.
+	eventually(t, "the consumer to stop fetching", func() bool { return !cfg.Status.Running() })
 	close(release)
-	if err := r.stop(t); err != nil {
-		t.Fatalf("Run: %v", err)
+	var res result
+	select {
+	case res = <-done:
+	case <-time.After(waitFor):
+		t.Fatal("Run did not return after its handler did")
+	}
+	if res.err != nil {
+		t.Fatalf("Run: %v", res.err)
+	}
+	if !res.handlerReturned {
+		t.Fatal("Run returned while a handler was running")
 	}
 	if got := ctxErr.Load(); got != "<nil>" {
 		t.Errorf("handler ctx cancelled during the grace period: %v", got)
@@ -528,7 +546,7 @@ func TestShutdownLetsInFlightHandlerFinish(t *testing.T) {
 	if cfg.Status.Running() {
 		t.Error("status running after Run returned")
 	}
-	if err := Ready(context.Background(), js, cfg.Status); err == nil || !strings.Contains(err.Error(), "shutdown") {
+	if err := Ready(context.Background(), js, cfg.Status); err == nil || !strings.Contains(err.Error(), "stopped") {
 		t.Errorf("Ready after stop: %v", err)
 	}
 }
@@ -731,4 +749,40 @@ func TestDeadLetterRepublishDeduplicated(t *testing.T) {
 	if n := len(deadLetters(t, js, "twice")); n != 1 {
 		t.Fatalf("%d dead letters, want 1", n)
 	}
+}
+
+// TestPublishSaysTheStoreIsFull: a server whose JetStream store limit is
+// reached refuses a publish for lack of resources; Publish returns at
+// once with ErrStoreFull (temporary, not Permanent), not a timeout.
+func TestPublishSaysTheStoreIsFull(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b, err := broker.Open(ctx, broker.Options{Listen: "127.0.0.1:0", StoreDir: t.TempDir(), MaxStore: 1 << 20}, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if err := EnsureStreams(ctx, b.JS, StreamConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	big := strings.Repeat("x", 100<<10)
+	for i := range 40 {
+		ev, err := event.New(event.TypeMailReceived, "test", fmt.Sprint("full-", i), time.Now(), map[string]string{"pad": big})
+		if err != nil {
+			t.Fatal(err)
+		}
+		began := time.Now()
+		err = Publish(ctx, b.JS, event.SubjectNoticeReceived, ev)
+		if err == nil {
+			continue
+		}
+		if !errors.Is(err, ErrStoreFull) || IsPermanent(err) {
+			t.Fatalf("publish %d into a full store: %v; want ErrStoreFull, not permanent", i, err)
+		}
+		if d := time.Since(began); d > 2*time.Second {
+			t.Errorf("the refusal took %s: retried instead of reported", d)
+		}
+		return
+	}
+	t.Fatal("40 publishes of 100 KiB fitted a store limited to 1 MiB")
 }

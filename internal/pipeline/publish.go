@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/eiamtriage/eiamtriage/internal/event"
@@ -49,6 +50,11 @@ func PublishNew(ctx context.Context, js jetstream.JetStream, subject string, ev 
 		if err == nil {
 			return !ack.Duplicate, nil
 		}
+		if storeFull(err) {
+			// Temporary, but not within this call: the caller retries
+			// later (a handler's message is nak'ed with its backoff).
+			return false, fmt.Errorf("pipeline: publish event %q (%s) to %s: %w: %w", ev.ID, ev.Type, subject, ErrStoreFull, err)
+		}
 		if publishErrPermanent(err) {
 			return false, Permanent(fmt.Errorf("pipeline: publish event %q (%s) to %s: %w", ev.ID, ev.Type, subject, err))
 		}
@@ -61,6 +67,25 @@ func PublishNew(ctx context.Context, js jetstream.JetStream, subject string, ev 
 		}
 		wait = min(2*wait, publishBackoffMax)
 	}
+}
+
+// ErrStoreFull marks a publish the server refused for lack of storage
+// (its JetStream limits or its disk).
+var ErrStoreFull = errors.New("the JetStream store is full")
+
+// storeFull tells a refusal for lack of resources.
+func storeFull(err error) bool {
+	var apiErr *jetstream.APIError
+	if !errors.As(err, &apiErr) {
+		return false
+	}
+	switch apiErr.ErrorCode {
+	case 10002, 10023, 10028, 10047: // account resources exceeded, insufficient resources, memory, storage
+		return true
+	case 10077: // storing the message failed
+		return strings.Contains(apiErr.Description, "no space left")
+	}
+	return false
 }
 
 // publishErrPermanent tells publish failures that retrying cannot fix.

@@ -7,6 +7,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/eiamtriage/eiamtriage/internal/event"
@@ -40,6 +41,9 @@ const (
 	stableAfter   = time.Minute // a consumption that ran this long resets the restart backoff
 	termReasonMax = 256
 	pullExpiry    = 3 * time.Second
+
+	maxAbandonAfter = 5 * time.Second // the default AbandonAfter's upper bound
+	shutdownAbandon = time.Second     // after the grace, before handlers are abandoned
 )
 
 // ConsumerConfig describes one stage's durable pull consumer and how Run
@@ -66,12 +70,23 @@ type ConsumerConfig struct {
 	// Workers is how many handlers run at once (default DefaultWorkers).
 	Workers int
 	// HandlerTimeout bounds one handler call through its ctx (default 4/5
-	// of AckWait; must be below AckWait, so a slow handler's message is
-	// settled before the server redelivers it to another worker).
+	// of AckWait; must be below AckWait). While a handler runs, Run tells
+	// the server every AckWait/3 that the message is in progress, so the
+	// server never hands it to another worker meanwhile.
 	HandlerTimeout time.Duration
+	// AbandonAfter is how long a handler may take to return once its ctx
+	// ended (default AckWait/5, at most 5 s). A handler still running then
+	// ignores its ctx: Run abandons it. Past its own deadline, its message
+	// is dead-lettered (ReasonOverrun) and terminated, never delivered
+	// again: it would hold another worker the same way. The abandoned
+	// handler keeps its worker until it returns (Status.Stuck counts
+	// them), so that such handlers never outnumber Workers.
+	AbandonAfter time.Duration
 	// ShutdownGrace is how long in-flight handlers may go on after Run's
 	// ctx ended before their ctx is cancelled (default
-	// DefaultShutdownGrace).
+	// DefaultShutdownGrace). Those that have not returned a second later
+	// are abandoned and their messages handed back: Run returns within
+	// ShutdownGrace and a second however its handlers behave.
 	ShutdownGrace time.Duration
 	// PendingInterval is how often Run refreshes the consumer-lag gauge
 	// (default DefaultPendingInterval; only with Metrics).
@@ -102,6 +117,9 @@ func (c ConsumerConfig) withDefaults() ConsumerConfig {
 	if c.HandlerTimeout == 0 {
 		c.HandlerTimeout = c.AckWait * 4 / 5
 	}
+	if c.AbandonAfter == 0 {
+		c.AbandonAfter = min(c.AckWait/5, maxAbandonAfter)
+	}
 	if c.ShutdownGrace == 0 {
 		c.ShutdownGrace = DefaultShutdownGrace
 	}
@@ -128,7 +146,7 @@ func (c ConsumerConfig) validate() error {
 		return fmt.Errorf("pipeline: stage %s: %d workers: use 1 or more", c.Stage, c.Workers)
 	case c.AckWait < 0 || c.HandlerTimeout <= 0 || c.HandlerTimeout >= c.AckWait:
 		return fmt.Errorf("pipeline: stage %s: handler timeout %s must be positive and below ack wait %s", c.Stage, c.HandlerTimeout, c.AckWait)
-	case c.ShutdownGrace < 0 || c.PendingInterval < 0 || c.MaxAckPending < 0:
+	case c.AbandonAfter < 0 || c.ShutdownGrace < 0 || c.PendingInterval < 0 || c.MaxAckPending < 0:
 		return fmt.Errorf("pipeline: stage %s: negative shutdown grace, pending interval or max ack pending", c.Stage)
 	}
 	for _, d := range c.Backoff {
@@ -145,11 +163,20 @@ func (c ConsumerConfig) validate() error {
 // each message with up to cfg.Workers calls at once. It settles every
 // message by the package's policy and is the only code that does.
 //
-// Run pulls with explicit fetches of up to cfg.Workers messages, each
-// bounded to a few seconds, and supervises them: when fetching fails for
-// good (the consumer was deleted, the connection closed) or cannot start
-// (no stream yet), Run recreates the consumer with backoff until ctx ends,
-// reporting through cfg.Status.
+// Run pulls with explicit fetches of as many messages as it has free
+// workers (so that no fetched message waits for one), each bounded to a
+// few seconds, and supervises them: when fetching fails for good (the
+// consumer was deleted, the connection closed) or cannot start (no stream
+// yet), Run recreates the consumer with backoff until ctx ends, reporting
+// through cfg.Status.
+//
+// A handler is bounded: its ctx ends after cfg.HandlerTimeout; while it
+// runs its message is kept in progress, so no second worker ever holds
+// it; a handler that ignores its ctx is abandoned (see AbandonAfter) and
+// its message dead-lettered on that delivery. Deliveries are counted when
+// a message arrives: one delivered more than cfg.MaxDeliver times (the
+// earlier deliveries ended without a result: the process stopped or was
+// killed while handling it) is dead-lettered without calling h again.
 //
 // When ctx ends Run stops fetching, naks the messages of the last fetch
 // that no worker took (they are redelivered at once to whoever consumes
@@ -158,9 +185,10 @@ func (c ConsumerConfig) validate() error {
 // handlers' ctx is not cancelled with Run's: it lasts cfg.ShutdownGrace
 // more (and never more than cfg.HandlerTimeout per call); a temporary
 // failure during shutdown is nak'ed without delay and never dead-lettered.
-// A message is acked only after its handler returned nil. Run returns an
-// error only for an invalid cfg, a nil h or a nil js; m may be nil (no
-// metrics), and so may log.
+// A handler still running a second after the grace is abandoned and its
+// message nak'ed. A message is acked only after its handler returned nil.
+// Run returns an error only for an invalid cfg, a nil h or a nil js; m may
+// be nil (no metrics), and so may log.
 func Run(ctx context.Context, js jetstream.JetStream, cfg ConsumerConfig, h Handler, log *zap.Logger, m *Metrics) error {
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
@@ -194,63 +222,89 @@ type runner struct {
 	log *zap.Logger
 	m   *Metrics
 	ctx context.Context // Run's: its end starts the shutdown
+
+	// slots holds a token per worker busy with a message (a handler
+	// running, or abandoned and not returned yet).
+	slots chan struct{}
+	// stopping is closed when the fetching has stopped for good, and
+	// abandonAll when Run stops waiting for the handlers still running.
+	stopping, abandonAll chan struct{}
+	stuck                atomic.Int64 // abandoned handlers not returned yet
 }
 
 func (r *runner) run() error {
 	// Handlers get a context that outlives r.ctx by the shutdown grace.
 	hctx, cancelHandlers := context.WithCancel(context.WithoutCancel(r.ctx))
 	defer cancelHandlers()
-
-	work := make(chan fetched)
-	stopping := make(chan struct{})
-	var workers sync.WaitGroup
-	for range r.cfg.Workers {
-		workers.Go(func() {
-			for {
-				select {
-				case f := <-work:
-					r.handle(hctx, f)
-				case <-stopping:
-					return
-				}
-			}
-		})
-	}
+	r.slots = make(chan struct{}, r.cfg.Workers)
+	r.stopping = make(chan struct{})
+	r.abandonAll = make(chan struct{})
+	r.cfg.Status.setWorkers(r.cfg.Workers, &r.stuck)
 
 	var lag sync.WaitGroup
 	if r.m != nil {
 		lag.Go(r.refreshPending)
 	}
 
-	// deliver runs on the fetch loop's goroutine, so it has returned for
-	// good once supervise has. After ctx ended it hands nothing more to
-	// the workers: a message not yet started is nak'ed and comes back at
-	// once to whoever consumes next.
+	// deliver runs on the fetch loop's goroutine with a slot taken for
+	// jm, so it has returned for good once supervise has. After ctx ended
+	// it starts nothing more: a message not yet started is nak'ed and
+	// comes back at once to whoever consumes next.
+	var handlers sync.WaitGroup
 	deliver := func(jm jetstream.Msg, fetchedAt time.Time) {
 		if r.ctx.Err() != nil {
 			r.nakUnstarted(jm)
+			r.release(1)
 			return
 		}
-		select {
-		case work <- fetched{jm: jm, at: fetchedAt}:
-		case <-r.ctx.Done():
-			r.nakUnstarted(jm)
-		}
+		handlers.Go(func() {
+			defer r.release(1)
+			r.handle(hctx, fetched{jm: jm, at: fetchedAt})
+		})
 	}
 
 	r.supervise(deliver)
 
-	close(stopping)
+	r.setStatus(false, errors.New("stopping: the handlers in flight finish"))
+	close(r.stopping)
 	grace := time.AfterFunc(r.cfg.ShutdownGrace, func() {
 		r.log.Warn("shutdown grace period over; cancelling the handlers still running", zap.Duration("grace", r.cfg.ShutdownGrace))
 		cancelHandlers()
+		time.AfterFunc(shutdownAbandon, func() { close(r.abandonAll) })
 	})
-	workers.Wait()
+	handlers.Wait()
 	grace.Stop()
 	lag.Wait()
 	r.setStatus(false, errors.New("stopped"))
 	r.log.Info("consumer stopped")
 	return nil
+}
+
+// acquire waits until at least one worker is free and takes up to max
+// free ones, returning how many it took (0 when r.ctx ended first).
+func (r *runner) acquire(max int) int {
+	select {
+	case r.slots <- struct{}{}:
+	case <-r.ctx.Done():
+		return 0
+	}
+	n := 1
+	for n < max {
+		select {
+		case r.slots <- struct{}{}:
+			n++
+		default:
+			return n
+		}
+	}
+	return n
+}
+
+// release frees n workers.
+func (r *runner) release(n int) {
+	for range n {
+		<-r.slots
+	}
 }
 
 // supervise creates the consumer and consumes until r.ctx ends, recreating
@@ -317,8 +371,9 @@ func (r *runner) start(ccfg jetstream.ConsumerConfig) (jetstream.Consumer, error
 	return cons, nil
 }
 
-// fetchLoop pulls batches of up to Workers messages, each pull bounded by
-// pullExpiry, and hands them to deliver, until r.ctx ends (nil) or a pull
+// fetchLoop pulls batches of as many messages as there are free workers,
+// each pull bounded by pullExpiry, and hands them to deliver, until r.ctx
+// ends (nil) or a pull
 // fails in a way a new pull on the same consumer cannot mend (the error:
 // the consumer is recreated).
 //
@@ -333,15 +388,27 @@ func (r *runner) fetchLoop(cons jetstream.Consumer, deliver func(jetstream.Msg, 
 		// Cancelled with r.ctx, so that shutdown does not wait out the
 		// pull: what the fetch still yields is nak'ed by deliver; what
 		// the client held but no longer yields comes back after AckWait.
+		free := r.acquire(r.cfg.Workers)
+		if free == 0 {
+			return nil // r.ctx ended
+		}
 		fctx, cancel := context.WithTimeout(r.ctx, pullExpiry)
-		batch, err := cons.Fetch(r.cfg.Workers, jetstream.FetchContext(fctx))
+		batch, err := cons.Fetch(free, jetstream.FetchContext(fctx))
 		if err == nil {
 			fetchedAt := time.Now() // a message's wait for a worker counts from here
 			for jm := range batch.Messages() {
-				deliver(jm, fetchedAt)
+				if free == 0 {
+					// More than asked for: never, but a message must not
+					// run without a worker.
+					r.nakUnstarted(jm)
+					continue
+				}
+				free--
+				deliver(jm, fetchedAt) // takes over one slot
 			}
 			err = batch.Error()
 		}
+		r.release(free)
 		cancel()
 		switch {
 		case err == nil, errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout),
@@ -404,7 +471,8 @@ type fetched struct {
 	at time.Time
 }
 
-// handle runs the handler on one message and settles it.
+// handle runs the handler on one message, keeping the message in
+// progress meanwhile, and settles it.
 func (r *runner) handle(hctx context.Context, f fetched) {
 	jm := f.jm
 	if time.Since(f.at) > r.cfg.AckWait/10 {
@@ -430,17 +498,117 @@ func (r *runner) handle(hctx context.Context, f fetched) {
 	}
 	log := r.log.With(zap.String("subject", m.Subject), zap.Uint64("stream_seq", m.Sequence), zap.Uint64("delivered", m.NumDelivered))
 
+	stop := r.keepInProgress(jm, log)
+	defer stop()
+	if m.NumDelivered > uint64(r.cfg.MaxDeliver) {
+		// The earlier deliveries ended without a result: the process was
+		// stopped or killed while handling it (the mail may be what kills
+		// it). Counted here, not when a handler returns.
+		r.settle(jm, m, fmt.Errorf("pipeline: delivered %d times, more than max_deliver %d: the earlier deliveries ended without a result "+
+			"(the process stopped or was killed while handling it, or its handler never returned); not handled again", m.NumDelivered, r.cfg.MaxDeliver), log)
+		return
+	}
+
 	start := time.Now()
-	herr := r.call(hctx, m, log)
+	herr, abandoned := r.call(hctx, m, log)
 	r.m.observe(r.cfg.Stage, time.Since(start))
+	if abandoned == abandonShutdown {
+		// Cut short by the shutdown: handed back, as a handler that
+		// failed during shutdown would be; Run goes on stopping.
+		if err := jm.Nak(); err != nil {
+			log.Debug("nak failed; the message comes back after ack wait", zap.Error(err))
+		}
+		log.Warn("handler still running after the shutdown grace and its ctx cancelled; abandoned, message handed back", zap.Duration("grace", r.cfg.ShutdownGrace))
+		r.m.outcome(r.cfg.Stage, OutcomeRetry)
+		return
+	}
 	r.settle(jm, m, herr, log)
+	var o *overrun
+	if abandoned == abandonOverrun && errors.As(herr, &o) {
+		stop() // settled: no more heartbeats while the worker stays held
+		r.waitAbandoned(o)
+	}
 }
 
+// keepInProgress tells the server every AckWait/3 that jm is still being
+// worked on, until the returned stop is called (stop may be called more
+// than once).
+func (r *runner) keepInProgress(jm jetstream.Msg, log *zap.Logger) (stop func()) {
+	quit := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(r.cfg.AckWait / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-quit:
+				return
+			case <-t.C:
+				if err := jm.InProgress(); err != nil {
+					log.Debug("in-progress heartbeat not sent", zap.Error(err))
+				}
+			}
+		}
+	})
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			close(quit)
+			wg.Wait()
+		})
+	}
+}
+
+// How a call ended without its handler returning.
+const (
+	abandonNone     = iota
+	abandonOverrun  // its ctx deadline passed and AbandonAfter more
+	abandonShutdown // cancelled by the shutdown, and a second more
+)
+
 // call runs the handler with its timeout, turning a panic into a permanent
-// error.
-func (r *runner) call(hctx context.Context, m Msg, log *zap.Logger) (err error) {
+// error. A handler that does not return AbandonAfter after its ctx ended
+// is abandoned: call then returns an *overrun (wrapped Permanent), or, when
+// the shutdown cut it short, abandonShutdown; the handler goes on in its
+// goroutine, and overrun.done says when it returns.
+func (r *runner) call(hctx context.Context, m Msg, log *zap.Logger) (error, int) {
 	ctx, cancel := context.WithTimeout(hctx, r.cfg.HandlerTimeout)
-	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		defer cancel()
+		done <- r.run1(ctx, m, log)
+	}()
+	select {
+	case err := <-done:
+		return err, abandonNone
+	case <-ctx.Done():
+	}
+	t := time.NewTimer(r.cfg.AbandonAfter)
+	defer t.Stop()
+	overdue := t.C
+	for {
+		select {
+		case err := <-done:
+			return err, abandonNone
+		case <-r.abandonAll:
+			r.abandoned(ReasonShutdown, done, log)
+			return nil, abandonShutdown
+		case <-overdue:
+			if hctx.Err() != nil {
+				// Cancelled by the shutdown, not past its own deadline:
+				// it waits for the end of the grace's last second as the
+				// others do.
+				overdue = nil
+				continue
+			}
+			r.abandoned(ReasonOverrun, done, log)
+			return Permanent(&overrun{timeout: r.cfg.HandlerTimeout, after: r.cfg.AbandonAfter, done: done}), abandonOverrun
+		}
+	}
+}
+
+// run1 calls the handler once, turning a panic into a permanent error.
+func (r *runner) run1(ctx context.Context, m Msg, log *zap.Logger) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			log.Error("handler panicked", zap.Any("panic", p), zap.ByteString("stack", debug.Stack()))
@@ -448,6 +616,42 @@ func (r *runner) call(hctx context.Context, m Msg, log *zap.Logger) (err error) 
 		}
 	}()
 	return r.h(ctx, m)
+}
+
+// abandoned counts a handler given up on and, when it returns at last,
+// uncounts it.
+func (r *runner) abandoned(reason string, done <-chan error, log *zap.Logger) {
+	r.stuck.Add(1)
+	r.m.abandon(r.cfg.Stage, reason, 1)
+	log.Error("handler did not return after its ctx ended; abandoned", zap.String("reason_kind", reason),
+		zap.Duration("handler_timeout", r.cfg.HandlerTimeout), zap.Duration("abandon_after", r.cfg.AbandonAfter))
+	go func() {
+		<-done // a handler that never returns leaves this goroutine with its own
+		r.stuck.Add(-1)
+		r.m.abandon(r.cfg.Stage, "", -1)
+		log.Warn("an abandoned handler returned at last", zap.String("reason_kind", reason))
+	}()
+}
+
+// waitAbandoned keeps the worker of an abandoned handler held until the
+// handler returns or Run stops, so that abandoned handlers never outnumber
+// the workers.
+func (r *runner) waitAbandoned(o *overrun) {
+	select {
+	case <-o.done:
+	case <-r.stopping:
+	}
+}
+
+// overrun is the error of a handler abandoned past its deadline.
+type overrun struct {
+	timeout, after time.Duration
+	done           <-chan error
+}
+
+func (o *overrun) Error() string {
+	return fmt.Sprintf("pipeline: the handler did not return within %s after its deadline of %s (it ignores its context); "+
+		"abandoned, and the message is not handled again: it would hold a worker the same way", o.after, o.timeout)
 }
 
 // settle applies the policy: the one place that acks, naks and terms.
@@ -476,9 +680,12 @@ func (r *runner) settle(jm jetstream.Msg, m Msg, herr error, log *zap.Logger) {
 
 	case IsPermanent(herr) || m.NumDelivered >= uint64(r.cfg.MaxDeliver):
 		kind := ReasonMaxDeliver
+		var o *overrun
 		switch {
 		case isPanic(herr):
 			kind = ReasonPanic
+		case errors.As(herr, &o):
+			kind = ReasonOverrun
 		case IsPermanent(herr):
 			kind = ReasonPermanent
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -20,6 +21,8 @@ type Status struct {
 	running bool
 	err     error
 	since   time.Time
+	workers int
+	stuck   *atomic.Int64
 }
 
 // errNotStarted is the reason of a Status no Run has touched yet.
@@ -71,6 +74,30 @@ func (s *Status) Since() time.Time {
 	return s.since
 }
 
+// Stuck returns how many of the consumer's workers are held by handlers
+// that ignored their deadline and were abandoned, and how many workers it
+// has.
+func (s *Status) Stuck() (stuck, workers int) {
+	if s == nil {
+		return 0, 0
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stuck != nil {
+		stuck = int(s.stuck.Load())
+	}
+	return stuck, s.workers
+}
+
+func (s *Status) setWorkers(n int, stuck *atomic.Int64) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.workers, s.stuck = n, stuck
+}
+
 func (s *Status) set(stage string, running bool, err error, now time.Time) {
 	if s == nil {
 		return
@@ -89,12 +116,17 @@ func Ready(ctx context.Context, js jetstream.JetStream, consumers ...*Status) er
 	}
 	var errs []error
 	for i, s := range consumers {
+		name := s.Stage()
+		if name == "" {
+			name = fmt.Sprintf("#%d", i)
+		}
 		if !s.Running() {
-			name := s.Stage()
-			if name == "" {
-				name = fmt.Sprintf("#%d", i)
-			}
 			errs = append(errs, fmt.Errorf("pipeline: not ready: consumer of stage %s is not running: %w", name, s.Err()))
+			continue
+		}
+		if stuck, workers := s.Stuck(); workers > 0 && stuck >= workers {
+			errs = append(errs, fmt.Errorf("pipeline: not ready: every worker (%d) of stage %s is held by a handler that ignored its deadline "+
+				"(their messages are dead-lettered); restart the service to free them", workers, name))
 		}
 	}
 	return errors.Join(errs...)
