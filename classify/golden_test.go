@@ -13,6 +13,7 @@ import (
 
 	"github.com/eiamtriage/eiamtriage/classify"
 	"github.com/eiamtriage/eiamtriage/ingest/notice"
+	"github.com/eiamtriage/eiamtriage/ingest/trust"
 )
 
 // golden is what classify's tests take from testdata/notices/golden.json:
@@ -38,7 +39,9 @@ func loadGolden(t testing.TB, dir string) map[string]golden {
 }
 
 // TestGolden classifies every fixture of testdata/notices, read by the
-// parser, and checks its class against golden.json; every class occurs.
+// parser, as `eiamtriage classify` does (the sender rule of NOTICE.md
+// section 2 first, ingest/trust.SenderRule), and checks its class against
+// golden.json; every class occurs.
 func TestGolden(t *testing.T) {
 	const dir = "../testdata/notices"
 	want := loadGolden(t, dir)
@@ -61,15 +64,22 @@ func TestGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			n, err := p.Parse(t.Context(), raw)
-			if g.Class == "not-a-notice" {
-				if !errors.Is(err, notice.ErrNotANotice) {
-					t.Fatalf("want not-a-notice (%s), got notice %+v err %v", g.NotANotice, n, err)
+			if errors.Is(err, notice.ErrNotANotice) {
+				if g.Class != "not-a-notice" {
+					t.Fatalf("want %s, got %v", g.Class, err)
 				}
 				classes[g.Class]++
 				return
 			}
 			if err != nil {
 				t.Fatalf("want %s, got error %v", g.Class, err)
+			}
+			if sr := trust.SenderRule(nil, trust.Chain{NoticeFrom: n.From, Forwarders: n.Forwarders}); !sr.Trusted {
+				if g.Class != "not-a-notice" || g.NotANotice != sr.Kind {
+					t.Errorf("the sender rule says %s (%q); golden.json says %s %s", sr.Kind, sr.Reasons, g.Class, g.NotANotice)
+				}
+				classes["not-a-notice"]++
+				return
 			}
 			v := cl.Classify(n)
 			classes[string(v.Class)]++
@@ -112,8 +122,14 @@ func TestSamples(t *testing.T) {
 			}
 			n, err := p.Parse(t.Context(), raw)
 			if want.Class == "not-a-notice" {
-				if !errors.Is(err, notice.ErrNotANotice) {
-					t.Fatalf("want not-a-notice, got %+v %v", n, err)
+				if errors.Is(err, notice.ErrNotANotice) {
+					return
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				if sr := trust.SenderRule(nil, trust.Chain{NoticeFrom: n.From, Forwarders: n.Forwarders}); sr.Trusted {
+					t.Fatalf("want not-a-notice, got a notice from the eIAM sender %s", n.From)
 				}
 				return
 			}

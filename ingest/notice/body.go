@@ -309,9 +309,13 @@ func (h *htmlReader) top() *htmlTable {
 	return h.stack[len(h.stack)-1]
 }
 
+// endLine ends the current line. White space between tags (the line
+// breaks of the HTML source) is no line: a browser shows nothing there.
 func (h *htmlReader) endLine() {
 	if h.line.Len() > 0 {
-		h.out = append(h.out, item{line: h.line.String()})
+		if len(bytes.Trim(h.line.Bytes(), " \t\r\n")) > 0 {
+			h.out = append(h.out, item{line: h.line.String()})
+		}
 		h.line.Reset()
 	}
 }

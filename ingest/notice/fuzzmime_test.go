@@ -272,7 +272,7 @@ func FuzzMIME(f *testing.F) {
 			switch ne.Kind {
 			case "auto-reply", "dsn", "list-mail", "own-mail":
 				return // decided by the header, before the structure is read
-			case "no-notice-subject", "untrusted-sender", "unreadable-mail":
+			case "no-notice-subject", "unreadable-mail":
 			default:
 				t.Fatalf("unknown not-a-notice kind %q", ne.Kind)
 			}
@@ -287,6 +287,7 @@ func FuzzMIME(f *testing.F) {
 		if overLimit && n.Readable() {
 			t.Fatalf("a notice beyond the limits without a problem: %+v", n)
 		}
+		checkSenders(t, n)
 		switch n.Delivery {
 		case event.DeliveryDirect, event.DeliveryInlineForward:
 			if n.Part != "" {

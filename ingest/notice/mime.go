@@ -43,6 +43,9 @@ const (
 	MaxPartBytes = 4 << 20
 	// MaxHeaderBytes bounds the header of the mail and of every part.
 	MaxHeaderBytes = 1 << 20
+	// MaxForwards bounds the messages a notice is forwarded through
+	// (attached, or quoted under a forward header block).
+	MaxForwards = 8
 	// maxBoundary bounds a multipart boundary (RFC 2046 allows 70
 	// characters): a longer one would make the boundary search costly.
 	maxBoundary = 200
@@ -109,10 +112,10 @@ type walker struct {
 // walk reads the entity with header h and body at MIME depth depth; num is
 // its IMAP part number ("" for the mail itself: its parts are "1", "2",
 // ...; an attached message's top entity has the number of its
-// message/rfc822 part). It returns errLimit when a limit is reached and the
+// message/rfc822 part), top says it is a message's top entity. It returns errLimit when a limit is reached and the
 // context's error when it ends; anything else that cannot be read is noted
 // in the bodies' problems.
-func (w *walker) walk(h textproto.Header, body []byte, depth int, num string) error {
+func (w *walker) walk(h textproto.Header, body []byte, depth int, num string, top bool) error {
 	if err := w.b.ctx.Err(); err != nil {
 		return err
 	}
@@ -146,13 +149,16 @@ func (w *walker) walk(h textproto.Header, body []byte, depth int, num string) er
 				w.out.problem("the header of MIME part %s cannot be read: %v", childNum, err)
 				continue
 			}
-			if err := w.walk(ph, pbody, depth+1, childNum); err != nil {
+			if err := w.walk(ph, pbody, depth+1, childNum, false); err != nil {
 				return err
 			}
 		}
 	case mt == "message/rfc822" || mt == "message/global":
-		if num == "" {
-			return nil // a mail that is itself a message/rfc822 entity: nothing attached
+		if top {
+			// A message that is nothing but another message: no mail
+			// program forwards so, and IMAP (and internal/mailstore)
+			// would number the inner message N.1: not read.
+			return nil
 		}
 		w.b.attached++
 		if w.b.attached > MaxAttached {
