@@ -203,12 +203,13 @@ type forwardBlock struct {
 }
 
 func (p *Parser) isMarker(t string) bool {
-	k := labelKey(strings.Trim(t, "-–— _"))
-	if k == "" {
+	var kb keyBuf
+	k := keyOf(&kb, strings.Trim(t, "-–— _"))
+	if len(k) == 0 {
 		return false
 	}
 	for _, m := range p.markers {
-		if k == m {
+		if string(k) == m {
 			return true
 		}
 	}
@@ -218,15 +219,15 @@ func (p *Parser) isMarker(t string) bool {
 // forwardLabel says what a label of a quoted header block is: 'f' (from),
 // 's' (subject), 't' (to), 'o' (another one) or 0 (none).
 func (p *Parser) forwardLabel(kb *keyBuf, label string) byte {
-	k := string(keyOf(kb, label))
+	k := keyOf(kb, label) // looked up as m[string(k)], which allocates nothing
 	switch {
-	case p.fwdFrom[k]:
+	case p.fwdFrom[string(k)]:
 		return 'f'
-	case p.fwdSubject[k]:
+	case p.fwdSubject[string(k)]:
 		return 's'
-	case p.fwdTo[k]:
+	case p.fwdTo[string(k)]:
 		return 't'
-	case p.fwdOther[k]:
+	case p.fwdOther[string(k)]:
 		return 'o'
 	}
 	return 0
