@@ -9,7 +9,10 @@
 package classify
 
 import (
+	"fmt"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/eiamtriage/eiamtriage/internal/event"
 )
@@ -93,30 +96,53 @@ func (c *Classifier) Classify(n *event.Notice) Verdict {
 	}
 	v := Verdict{Expected: n.Expected, Actual: n.Actual}
 
-	// Rule 1: a compared value is missing, or the notice cannot be read.
+	// Rule 1: a compared value is missing, or the notice cannot be read. A
+	// value counts as missing when, once its invisible format characters
+	// are removed, a name holds no letter or an e-mail value is not exactly
+	// one address, or when either holds a control character.
 	var tb tokenBuf
 	p := tb.pair(n.Expected, n.Actual)
-	expMail, actMail := strings.TrimSpace(n.Expected.Email), strings.TrimSpace(n.Actual.Email)
-	expDomain, expOK := splitAddress(expMail)
-	actDomain, actOK := splitAddress(actMail)
-	if !n.Readable() || len(p.e.g) == 0 || len(p.e.f) == 0 || len(p.a.g) == 0 || len(p.a.f) == 0 || !expOK || !actOK {
-		for _, pr := range n.Problems {
-			v.Reasons = append(v.Reasons, "the notice could not be read completely: "+pr+" (rule 1)")
+	fields := [...]struct {
+		what, value string
+		mail        bool
+	}{
+		{"entered given name", n.Expected.GivenName, false},
+		{"entered family name", n.Expected.FamilyName, false},
+		{"entered e-mail", n.Expected.Email, true},
+		{"signed-in given name", n.Actual.GivenName, false},
+		{"signed-in family name", n.Actual.FamilyName, false},
+		{"signed-in e-mail", n.Actual.Email, true},
+	}
+	missing := !n.Readable()
+	var clean [len(fields)]string // the values as they are compared
+	for i, f := range fields {
+		var pr string
+		if clean[i], pr = checkValue(f.value, f.mail); pr != "" {
+			missing = true
 		}
-		v.Reasons = appendMissingName(v.Reasons, "entered given name", p.e.given, p.e.g)
-		v.Reasons = appendMissingName(v.Reasons, "entered family name", p.e.family, p.e.f)
-		v.Reasons = appendMissingAddress(v.Reasons, "entered e-mail", expMail, expOK)
-		v.Reasons = appendMissingName(v.Reasons, "signed-in given name", p.a.given, p.a.g)
-		v.Reasons = appendMissingName(v.Reasons, "signed-in family name", p.a.family, p.a.f)
-		v.Reasons = appendMissingAddress(v.Reasons, "signed-in e-mail", actMail, actOK)
+	}
+	if missing {
+		for _, pr := range n.Problems {
+			v.Reasons = append(v.Reasons, "the notice could not be read completely: "+escape(pr)+" (rule 1)")
+		}
+		for _, f := range fields {
+			if _, pr := checkValue(f.value, f.mail); pr != "" {
+				v.Reasons = append(v.Reasons, "the "+f.what+pr+" (rule 1)")
+			}
+		}
 		v.Class, v.Rule = event.ClassReview, 1
 		return v
 	}
 
+	// The addresses as the notice wrote them, and as they are compared.
+	expShown, actShown := strings.TrimSpace(n.Expected.Email), strings.TrimSpace(n.Actual.Email)
+	expMail, actMail := clean[2], clean[5]
+	expDomain, actDomain := mailDomain(expMail), mailDomain(actMail)
+
 	names, why := p.compare()
 	v.Names = names
 	sameMail := strings.EqualFold(expMail, actMail)
-	mails := "e-mail " + quote(expMail) + " vs " + quote(actMail) + ": "
+	mails := "e-mail " + quote(expShown) + " vs " + quote(actShown) + ": "
 
 	switch names {
 	case NamesDifferent:
@@ -142,9 +168,13 @@ func (c *Classifier) Classify(n *event.Notice) Verdict {
 	case sameMail:
 		// Rule 7.
 		v.Class, v.Rule = event.ClassNegligible, 7
-		if expMail == actMail {
-			v.Reasons = append(v.Reasons, "e-mail "+quote(expMail)+" is the same on both sides (rule 7)")
-		} else {
+		switch {
+		case expShown == actShown:
+			v.Reasons = append(v.Reasons, "e-mail "+quote(expShown)+" is the same on both sides (rule 7)")
+		case expMail == actMail:
+			v.Reasons = append(v.Reasons, mails+"the same address once "+
+				describeFormat(formatRunes(nil, expShown, actShown))+" (rule 7)")
+		default:
 			v.Reasons = append(v.Reasons, mails+"the same address in another letter case (rule 7)")
 		}
 	case c.IsFreeMail(actDomain):
@@ -153,7 +183,7 @@ func (c *Classifier) Classify(n *event.Notice) Verdict {
 		v.Reasons = append(v.Reasons, mails+"the signed-in address is a private one at the free-mail provider "+
 			quote(actDomain)+" (rule 4)")
 		if c.IsFreeMail(expDomain) {
-			v.Reasons = append(v.Reasons, "the entered address "+quote(expMail)+
+			v.Reasons = append(v.Reasons, "the entered address "+quote(expShown)+
 				" is at a free-mail provider too, so there is no professional address to ask for")
 		}
 	case SameDomain(expDomain, actDomain):
@@ -174,28 +204,128 @@ func (c *Classifier) Classify(n *event.Notice) Verdict {
 	return v
 }
 
-// appendMissingName appends a rule 1 reason when a name value is missing or
-// holds no letters.
-func appendMissingName(reasons []string, what, value string, toks []string) []string {
-	switch {
-	case value == "":
-		return append(reasons, "the "+what+" is missing (rule 1)")
-	case len(toks) == 0:
-		return append(reasons, "the "+what+" "+quote(value)+" holds no letters (rule 1)")
+// checkValue returns a compared value as it is compared (trimmed, without
+// its invisible format characters), and why it counts as missing (rule 1),
+// as the end of a sentence that begins with the value's name ("the signed-in
+// e-mail"), or "" when it can be compared. A value counts as missing when it
+// holds a control character, when it is empty once its invisible format
+// characters and surrounding white space are removed, when a name holds no
+// letter, and when an e-mail value is not exactly one address. The value is
+// quoted with its control and invisible characters escaped.
+func checkValue(value string, mail bool) (clean, problem string) {
+	sc := scanValue(value)
+	if i := sc.control; i >= 0 {
+		r, _ := utf8.DecodeRuneInString(value[i:])
+		what := "name"
+		if mail {
+			what = "address"
+		}
+		return "", " " + quote(value) + fmt.Sprintf(" holds the control character U+%04X, which is no part of a readable ", r) + what
 	}
-	return reasons
+	shown := strings.TrimSpace(value)
+	v := shown
+	if !sc.ascii {
+		v = strings.TrimSpace(stripFormat(shown))
+	}
+	switch {
+	case v == "" && shown == "":
+		return v, " is missing"
+	case v == "":
+		return v, " " + quote(shown) + " holds no letters once " + describeFormat(formatRunes(nil, shown))
+	case !mail:
+		if !sc.letter {
+			return v, " " + quote(shown) + " holds no letters"
+		}
+		return v, ""
+	}
+	if pr := addressProblem(v); pr != "" {
+		return v, " " + quote(shown) + pr
+	}
+	return v, ""
 }
 
-// appendMissingAddress appends a rule 1 reason when an address is missing
-// or cannot be read as an address.
-func appendMissingAddress(reasons []string, what, value string, ok bool) []string {
-	switch {
-	case value == "":
-		return append(reasons, "the "+what+" is missing (rule 1)")
-	case !strings.Contains(value, "@"):
-		return append(reasons, "the "+what+" "+quote(value)+" is not an address, it has no '@' (rule 1)")
-	case !ok:
-		return append(reasons, "the "+what+" "+quote(value)+" is not a complete address (rule 1)")
+// addressByte sorts the bytes of an address for addressProblem: 0 for a byte
+// an address may hold, '@', ' ' for the space, '<' for a character that only
+// a display name or a list of addresses holds, 0x80 for the start of a
+// character outside ASCII.
+var addressByte = func() (t [256]byte) {
+	t['@'], t[' '] = '@', ' '
+	for _, c := range []byte("<>()[],;:\"\\") {
+		t[c] = '<'
 	}
-	return reasons
+	for c := 0x80; c < 0x100; c++ {
+		t[c] = 0x80
+	}
+	return t
+}()
+
+// addressProblem returns why a trimmed e-mail value without format characters
+// is not exactly one address (local@domain, one '@', a domain of two or more
+// labels separated by dots, no white space and none of the characters that
+// only a display name or a list of addresses holds), or "".
+func addressProblem(v string) string {
+	// One pass: the '@' (the first, and how many), and the first white
+	// space or character that no plain address holds.
+	at, ats, odd, space := -1, 0, -1, false
+	for i := 0; i < len(v); i++ {
+		switch addressByte[v[i]] {
+		case 0:
+		case '@':
+			if at < 0 {
+				at = i
+			}
+			ats++
+		case ' ':
+			if odd < 0 {
+				odd, space = i, true
+			}
+		case '<':
+			if odd < 0 {
+				odd = i
+			}
+		default: // not ASCII
+			r, n := utf8.DecodeRuneInString(v[i:])
+			if odd < 0 && unicode.IsSpace(r) {
+				odd, space = i, true
+			}
+			i += n - 1
+		}
+	}
+	switch {
+	case at < 0:
+		return " is not an address, it has no '@'"
+	case ats > 1:
+		return fmt.Sprintf(" is not one address, it has %d '@'", ats)
+	case space:
+		return " is not one address, it holds white space"
+	case odd >= 0:
+		return " is not a plain address, it holds " + quote(v[odd:odd+1])
+	}
+	local, domain := v[:at], v[at+1:]
+	if strings.HasSuffix(domain, ".") {
+		domain = domain[:len(domain)-1]
+	}
+	switch {
+	case domain == "":
+		return " is not a complete address"
+	case local == "":
+		return " is not a complete address, nothing stands before the '@'"
+	}
+	dots, empty := 0, domain[0] == '.'
+	for i := 1; i < len(domain); i++ {
+		if domain[i] == '.' {
+			dots++
+			empty = empty || domain[i-1] == '.'
+		}
+	}
+	if domain[0] == '.' {
+		dots++
+	}
+	switch {
+	case dots == 0:
+		return " is not a complete address, its domain " + quote(domain) + " has no dot"
+	case empty:
+		return " is not a complete address, its domain " + quote(domain) + " has an empty part"
+	}
+	return ""
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/eiamtriage/eiamtriage/internal/event"
 )
@@ -46,6 +48,12 @@ func TestNormalize(t *testing.T) {
 		{"white space collapsed", " \tAnna  \n Maria  ", "anna maria"},
 		{"soft hyphen removed", "Mül\u00adler", "muller"},
 		{"zero-width space removed", "Mül\u200bler", "muller"},
+		{"format characters removed first", "Lu\u200bkas", "lukas"},
+		{"format character is no word break", "Anna\u2060Maria", "annamaria"},
+		{"byte order mark and bidi override", "\ufeff\u202eAnna\u200e", "anna"},
+		{"format characters removed before the transcriptions", "Mu\u200deller", "muller"},
+		{"format character between letter and its mark", "Mu\u200b\u0308ller", "muller"},
+		{"a separator before e ends the transcription", "Mu-eller", "mu eller"},
 		{"separators only", " - . ' ", ""},
 		{"empty", "", ""},
 		{"other punctuation kept", "Anna (Hanni)", "anna (hanni)"},
@@ -75,6 +83,8 @@ func TestTokens(t *testing.T) {
 		{"middle names", " Anna  Maria\u00a0Luisa ", []string{"anna", "maria", "luisa"}},
 		{"apostrophe", "O’Brien", []string{"o", "brien"}},
 		{"nothing", " - ", nil},
+		{"format characters inside", "Lu\u200bkas Mei\u00ader", []string{"lukas", "meier"}},
+		{"format characters only", "\u200b\ufeff", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -602,6 +612,25 @@ func checkReasons(t *testing.T, reasons, want []string) {
 	}
 	if tagged == 0 {
 		t.Errorf("reasons %q name no rule", reasons)
+	}
+	checkPrintable(t, reasons)
+}
+
+// checkPrintable fails the test when a reason holds a control character (C0,
+// DEL, C1), an invisible format character or a byte that is not UTF-8: a
+// value from a mail must reach a reason escaped.
+func checkPrintable(t *testing.T, reasons []string) {
+	t.Helper()
+	for _, r := range reasons {
+		if !utf8.ValidString(r) {
+			t.Errorf("reason %+q is not valid UTF-8", r)
+		}
+		for _, c := range r {
+			if c < 0x20 || (0x7f <= c && c <= 0x9f) || unicode.Is(unicode.Cf, c) || c == '\u2028' || c == '\u2029' {
+				t.Errorf("reason %+q holds the raw character U+%04X", r, c)
+				break
+			}
+		}
 	}
 }
 

@@ -97,13 +97,8 @@ func cleanDomain(s string) string {
 	return strings.ToLower(strings.TrimSuffix(s, "."))
 }
 
-// splitAddress returns the domain of a trimmed address and whether the
-// address can be read as one: it needs an '@' with something on either side.
-func splitAddress(addr string) (domain string, ok bool) {
-	i := strings.LastIndexByte(addr, '@')
-	if i <= 0 {
-		return "", false
-	}
-	domain = cleanDomain(addr[i+1:])
-	return domain, domain != ""
+// mailDomain returns the domain of an address that addressProblem accepts,
+// in lower case and without a trailing dot.
+func mailDomain(addr string) string {
+	return cleanDomain(addr[strings.IndexByte(addr, '@')+1:])
 }

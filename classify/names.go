@@ -1,6 +1,7 @@
 package classify
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 
@@ -20,7 +21,8 @@ const (
 	// name with another family name.
 	NamesPartial NameVerdict = "partial"
 	// NamesDifferent: no given-name token of one side matches, equal or one
-	// typo apart, any given-name token of the other.
+	// typo apart, any given-name token of the other; for this test alone an
+	// initial matches a token that begins with its letter.
 	NamesDifferent NameVerdict = "different"
 )
 
@@ -28,9 +30,18 @@ const (
 // portal (expected) and the signed-in person (actual), and a sentence that
 // says why, quoting the original values. The e-mail fields are ignored.
 //
-// A name that holds no letters on either side (empty, or separators only)
-// cannot be judged and gives NamesPartial; Classify never gets that far, as
-// rule 1 catches such a notice first.
+// An initial (one letter, with or without its full stop) never makes two
+// names the same, but for the different test alone it matches a token that
+// begins with its letter: "A. Muster" against "Anna Muster" is NamesPartial.
+// When given and family name look swapped (the given names of each side
+// match the family names of the other), the different test compares them
+// swapped, so that a swap that the same test cannot accept is never
+// different on its own.
+//
+// A name part that holds no letter on either side (empty, separators or
+// digits only) cannot be judged and gives NamesPartial; Classify never gets
+// that far, as rule 1 catches such a notice first. Values are quoted in the
+// reason with their control and invisible characters escaped.
 func CompareNames(expected, actual event.Person) (NameVerdict, string) {
 	var tb tokenBuf
 	p := tb.pair(expected, actual)
@@ -86,7 +97,7 @@ func makeSide(p event.Person, gb, fb []string) side {
 func (p *namePair) compare() (NameVerdict, string) {
 	e, a := &p.e, &p.a
 	vs := "name " + quote(e.full()) + " vs " + quote(a.full()) + ": "
-	if len(e.g) == 0 || len(e.f) == 0 || len(a.g) == 0 || len(a.f) == 0 {
+	if !e.letters() || !a.letters() {
 		return NamesPartial, vs + "a name part holds no letters, so the names cannot be compared"
 	}
 
@@ -94,6 +105,9 @@ func (p *namePair) compare() (NameVerdict, string) {
 	if slices.Equal(e.g, a.g) && slices.Equal(e.f, a.f) {
 		if e.given == a.given && e.family == a.family {
 			return NamesSame, "name " + quote(e.full()) + " is the same on both sides"
+		}
+		if rs := formatRunes(nil, e.given, e.family, a.given, a.family); len(rs) > 0 {
+			return NamesSame, vs + "the same name once " + describeFormat(rs)
 		}
 		return NamesSame, vs + "the same name, written differently"
 	}
@@ -114,22 +128,82 @@ func (p *namePair) compare() (NameVerdict, string) {
 		return NamesSame, vs + "the same person, " + quote(x) + " vs " + quote(y) + " is a typo"
 	}
 
-	// Different: no given-name token in common.
-	i, ok := common(e.g, a.g)
-	if !ok {
-		return NamesDifferent, "given name " + quote(e.given) + " vs " + quote(a.given) +
-			": no given name in common, a different person"
+	// Different: no given-name token in common, an initial matching a token
+	// that begins with its letter; given and family name compared swapped
+	// when they look swapped.
+	m := common(e.g, a.g)
+	if m.how == noMatch {
+		gf, fg := common(e.g, a.f), common(e.f, a.g)
+		if gf.how == noMatch || fg.how == noMatch {
+			return NamesDifferent, "given name " + quote(e.given) + " vs " + quote(a.given) +
+				": no given name in common, a different person"
+		}
+		return NamesPartial, vs + "given and family name look swapped: the entered given name matches the " +
+			"signed-in family name (" + pair(gf, e.given, e.g, a.family, a.f) + ") and the entered family name " +
+			"the signed-in given name (" + pair(fg, e.family, e.f, a.given, a.g) + "), but the names do not " +
+			"match as a whole; only a person can tell whether this is the same person"
 	}
 
 	// Partial: everything else.
-	shared := quote(original(e.given, e.g, i))
+	if m.how == initialMatch {
+		why := vs + "the given names match only by an initial (" + pair(m, e.given, e.g, a.given, a.g) +
+			"), which cannot tell one person from another"
+		if within(e.f, a.f) {
+			return NamesPartial, why + "; the family name matches; only a person can tell whether this is the same person"
+		}
+		return NamesPartial, why + ", and the family name " + quote(e.family) + " vs " + quote(a.family) +
+			" differs" + p.familyInitial() + "; only a person can tell whether this is the same person"
+	}
+	shared := quote(original(e.given, e.g, m.i))
 	if within(e.f, a.f) {
 		return NamesPartial, vs + "the family name matches and the given names share " + shared +
 			", but other given names differ; only a person can tell whether this is the same person"
 	}
+	if note := p.familyInitial(); note != "" {
+		return NamesPartial, vs + "the given name matches (" + shared + ") but the family name " +
+			quote(e.family) + " vs " + quote(a.family) + " differs" + note +
+			"; only a person can tell whether this is the same person"
+	}
 	return NamesPartial, vs + "the given name matches (" + shared + ") but the family name " +
 		quote(e.family) + " vs " + quote(a.family) +
 		" differs; a change of name or another person, nobody can tell from the mail"
+}
+
+// letters reports whether both name parts hold a letter.
+func (s *side) letters() bool {
+	return len(s.g) > 0 && len(s.f) > 0 && hasLetter(s.given) && hasLetter(s.family)
+}
+
+// pair quotes the tokens x[m.i] and y[m.j] of a match as the notice wrote
+// them (xo and yo): "'Anna'" when equal, "'Christian' and 'Christina', one
+// typo apart", "'A.' for 'Anna'" for an initial (the initial first).
+func pair(m tokenMatch, xo string, x []string, yo string, y []string) string {
+	tx, ty := quote(original(xo, x, m.i)), quote(original(yo, y, m.j))
+	switch m.how {
+	case equalMatch:
+		return tx
+	case typoMatch:
+		return tx + " and " + ty + ", one typo apart"
+	}
+	if !isInitial(x[m.i]) {
+		tx, ty = ty, tx
+	}
+	return tx + " for " + ty
+}
+
+// familyInitial returns ", which may be an initial of ..." when the family
+// names differ only in that one side writes an initial of the other's.
+func (p *namePair) familyInitial() string {
+	e, a := &p.e, &p.a
+	m := common(e.f, a.f)
+	if m.how != initialMatch {
+		return ""
+	}
+	x, y := quote(original(e.family, e.f, m.i)), quote(original(a.family, a.f, m.j))
+	if !isInitial(e.f[m.i]) {
+		x, y = y, x
+	}
+	return " (" + x + " may be an initial of " + y + ")"
 }
 
 // tolerance describes how two names that are within each other differ: more
@@ -198,17 +272,37 @@ func (p *namePair) typo() (x, y string, ok bool) {
 	return try(e.g, a.f, e.f, a.g, e.given, a.family, e.family, a.given)
 }
 
-// common returns the index in x of the first token that matches a token of
-// y, equal or one typo apart.
-func common(x, y []string) (int, bool) {
+// How two tokens match in the different test.
+const (
+	noMatch = iota
+	equalMatch
+	typoMatch
+	initialMatch // one token is an initial, the other begins with its letter
+)
+
+// tokenMatch is a pair of matching tokens: x[i] and y[j], and how they match.
+type tokenMatch struct {
+	i, j, how int
+}
+
+// common returns the first pair of tokens of x and y that match, equal or one
+// typo apart, or failing that the first where one token is an initial and
+// the other begins with its letter.
+func common(x, y []string) tokenMatch {
+	initial := tokenMatch{how: noMatch}
 	for i, t := range x {
-		for _, u := range y {
-			if t == u || typo(t, u) {
-				return i, true
+		for j, u := range y {
+			switch {
+			case t == u:
+				return tokenMatch{i, j, equalMatch}
+			case typo(t, u):
+				return tokenMatch{i, j, typoMatch}
+			case initial.how == noMatch && (isInitial(t) && strings.HasPrefix(u, t) || isInitial(u) && strings.HasPrefix(t, u)):
+				initial = tokenMatch{i, j, initialMatch}
 			}
 		}
 	}
-	return 0, false
+	return initial
 }
 
 // within reports whether one token list's set is a subset of the other's.
@@ -256,7 +350,51 @@ func original(orig string, toks []string, i int) string {
 	return toks[i]
 }
 
-// quote puts a value in single quotes for a reason sentence.
+// quote puts a value in single quotes for a reason sentence, its control and
+// invisible characters escaped (escape).
 func quote(s string) string {
-	return "'" + s + "'"
+	return "'" + escape(s) + "'"
+}
+
+// describeFormat names invisible format characters for a reason, with its
+// verb: "the invisible character U+200B (zero width space) is removed".
+func describeFormat(rs []rune) string {
+	var b strings.Builder
+	b.WriteString("the invisible character")
+	if len(rs) > 1 {
+		b.WriteString("s")
+	}
+	for i, r := range rs {
+		switch {
+		case i == 0:
+			b.WriteString(" ")
+		case i == len(rs)-1:
+			b.WriteString(" and ")
+		default:
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "U+%04X", r)
+		if n := formatNames[r]; n != "" {
+			b.WriteString(" (" + n + ")")
+		}
+	}
+	if len(rs) > 1 {
+		b.WriteString(" are removed")
+	} else {
+		b.WriteString(" is removed")
+	}
+	return b.String()
+}
+
+// formatNames names the invisible format characters that editors and copy
+// and paste leave in names most often.
+var formatNames = map[rune]string{
+	'\u00ad': "soft hyphen",
+	'\u200b': "zero width space",
+	'\u200c': "zero width non-joiner",
+	'\u200d': "zero width joiner",
+	'\u200e': "left-to-right mark",
+	'\u200f': "right-to-left mark",
+	'\u2060': "word joiner",
+	'\ufeff': "byte order mark",
 }

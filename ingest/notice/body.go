@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"strings"
+	"unicode"
 
 	"golang.org/x/net/html"
 	"golang.org/x/net/html/atom"
@@ -363,8 +364,9 @@ func isBlock(a atom.Atom) bool {
 	return false
 }
 
-// cleanValue turns NBSP and other white space into single spaces and trims.
-// Most values are clean already and come back without a copy.
+// cleanValue turns NBSP and other white space into single spaces, removes
+// the invisible format characters (isFormat) and trims. Most values are
+// clean already and come back without a copy.
 func cleanValue(s string) string {
 	// Indentation and trailing blanks are common and need no copy.
 	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
@@ -381,6 +383,10 @@ func cleanValue(s string) string {
 			continue
 		}
 		if !isSpace(r) {
+			if isFormat(r) {
+				clean = false
+				break
+			}
 			prevSpace = false
 			continue
 		}
@@ -401,6 +407,9 @@ func cleanValue(s string) string {
 			pending = b.Len() > 0
 			continue
 		}
+		if isFormat(r) {
+			continue
+		}
 		if pending {
 			b.WriteByte(' ')
 			pending = false
@@ -412,8 +421,17 @@ func cleanValue(s string) string {
 
 func isSpace(r rune) bool {
 	switch r {
-	case ' ', '\t', '\n', '\r', '\f', '\v', '\u00a0', '\u2007', '\u202f', '\u200b', '\ufeff', '\u2002', '\u2003', '\u2009':
+	case ' ', '\t', '\n', '\r', '\f', '\v', '\u00a0', '\u2007', '\u202f', '\u2002', '\u2003', '\u2009':
 		return true
 	}
 	return false
+}
+
+// isFormat reports whether r is an invisible format character (Unicode
+// category Cf: zero-width space, zero-width joiners, word joiner, byte-order
+// mark, soft hyphen, ...), which HTML editors and copy and paste leave inside
+// words. NOTICE.md section 4 removes them before anything else: "Lu&#8203;kas"
+// is "Lukas", not "Lu kas".
+func isFormat(r rune) bool {
+	return r >= 0x80 && unicode.Is(unicode.Cf, r)
 }

@@ -94,6 +94,9 @@ func keyOf(kb *keyBuf, s string) []byte {
 			pending = len(k) > 0
 			continue
 		}
+		if isFormat(r) {
+			continue
+		}
 		if pending {
 			k = append(k, ' ')
 			pending = false
