@@ -12,6 +12,25 @@ import (
 	"github.com/eiamtriage/eiamtriage/internal/event"
 )
 
+// parseWithin parses raw, and fails the test when that takes more than
+// 5 s (a hang, or cost that grows faster than the input).
+func parseWithin(t *testing.T, p *Parser, raw []byte) (*event.Notice, error) {
+	t.Helper()
+	var n *event.Notice
+	var err error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		n, err = p.Parse(t.Context(), raw)
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatalf("Parse hangs: more than 5 s on a %d-byte input", len(raw))
+	}
+	return n, err
+}
+
 // checkSenders checks what a notice says of its senders: a known delivery,
 // forwarders exactly for a forward (at most MaxForwards), a part number
 // only for an attached one, and every address one address or none.
@@ -64,18 +83,7 @@ func FuzzParse(f *testing.F) {
 	f.Add(shapeManyTextParts(80 << 10))
 	p := MustParser(config.DefaultWording(), nil)
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		var n *event.Notice
-		var err error
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			n, err = p.Parse(t.Context(), raw)
-		}()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			t.Fatalf("Parse hangs: more than 5 s on a %d-byte input", len(raw))
-		}
+		n, err := parseWithin(t, p, raw)
 		if err != nil {
 			if n != nil {
 				t.Fatalf("Parse returned both a notice and an error %v", err)

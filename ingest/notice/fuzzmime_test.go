@@ -8,7 +8,6 @@ import (
 	"mime/quotedprintable"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/eiamtriage/eiamtriage/internal/config"
 	"github.com/eiamtriage/eiamtriage/internal/event"
@@ -255,18 +254,7 @@ func FuzzMIME(f *testing.F) {
 	p := MustParser(config.DefaultWording(), nil)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		raw, overLimit := buildMIME(data)
-		var n *event.Notice
-		var err error
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			n, err = p.Parse(t.Context(), raw)
-		}()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			t.Fatalf("Parse hangs: more than 5 s on a %d-byte mail", len(raw))
-		}
+		n, err := parseWithin(t, p, raw)
 		var ne *NotANoticeError
 		if errors.As(err, &ne) {
 			switch ne.Kind {
