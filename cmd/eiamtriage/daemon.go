@@ -39,17 +39,23 @@ func connect(ctx context.Context, cfg *config.Config, name string, log *zap.Logg
 		b.Close()
 		return nil, err
 	}
+	if err := pipeline.EnsureActions(ctx, b.JS, pipeline.StreamConfig{Replicas: cfg.NATS.Replicas}); err != nil {
+		b.Close()
+		return nil, err
+	}
 	return b, nil
 }
 
 // daemon is `serve` assembled: the broker, and the service with its parts
-// (the stages; the mailbox watchers and the actions come with their
-// issues) behind the operations listener.
+// (the stages, the outbox, the actions; the mailbox watchers come with
+// their issue) behind the operations listener.
 type daemon struct {
 	broker   *broker.Broker
 	svc      *service.Service
 	http     net.Listener
 	httpFile string // where the HTTP address is recorded, removed at close
+	// closeMailboxes closes the mailbox watchers' NATS connection.
+	closeMailboxes func()
 }
 
 // httpAddrFile, in data_dir, holds the address the operations listener is
@@ -148,6 +154,7 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *zap.Logger) (*daemo
 		return nil, err
 	}
 	obOpts.Log = log.Named(outbox.Name)
+	obOpts.DryRun = cfg.Actions.DryRun
 	ob, err := outbox.Open(ctx, b.JS, obOpts)
 	if err != nil {
 		return nil, err
@@ -157,6 +164,13 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *zap.Logger) (*daemo
 		Run:   func(ctx context.Context) error { return ob.Run(ctx, pm) },
 		Ready: ob.Ready,
 	})
+	// The actions: what each case causes, the tasks, the summaries.
+	if err := d.addActions(ctx, cfg, ob, reg, pm, log); err != nil {
+		return nil, err
+	}
+	if d.closeMailboxes, err = addMailboxes(ctx, d.svc, cfg, reg, log); err != nil {
+		return nil, err
+	}
 	ok = true
 	return d, nil
 }
@@ -180,6 +194,9 @@ func (d *daemon) run(ctx context.Context) error {
 }
 
 func (d *daemon) close() {
+	if d.closeMailboxes != nil {
+		d.closeMailboxes()
+	}
 	if d.http != nil {
 		d.http.Close()
 	}

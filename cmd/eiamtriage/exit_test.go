@@ -62,6 +62,26 @@ func TestMissingConfigExitsTwo(t *testing.T) {
 			{[]string{"outbox", "resend", "x"}, "--config FILE is required"},
 			{[]string{"outbox", "resend", "--config", missing, "x"}, missing},
 		},
+		"cases decide": {
+			{[]string{"cases", "decide", "p.x", "negligible", "--by", "a", "--why", "b"}, "--config FILE is required"},
+			{[]string{"cases", "decide", "--config", missing, "p.x", "negligible", "--by", "a", "--why", "b"}, missing},
+		},
+		"tasks list": {
+			{[]string{"tasks", "list"}, "--config FILE is required"},
+			{[]string{"tasks", "list", "--config", missing}, missing},
+		},
+		"tasks done": {
+			{[]string{"tasks", "done", "deactivate.p.x"}, "--config FILE is required"},
+			{[]string{"tasks", "done", "--config", missing, "deactivate.p.x"}, missing},
+		},
+		"summaries send": {
+			{[]string{"summaries", "send"}, "--config FILE is required"},
+			{[]string{"summaries", "send", "--config", missing}, missing},
+		},
+		"actions release": {
+			{[]string{"actions", "release"}, "--config FILE is required"},
+			{[]string{"actions", "release", "--config", missing}, missing},
+		},
 		"config check": {
 			{[]string{"config", "check"}, "usage: eiamtriage config check"},
 			{[]string{"config", "check", missing}, missing},
@@ -104,6 +124,7 @@ func TestGroupWordListsSubcommands(t *testing.T) {
 		{[]string{"dead"}, "eiamtriage dead: say which"},
 		{[]string{"config"}, "eiamtriage config: say which"},
 		{[]string{"outbox"}, "eiamtriage outbox: say which"},
+		{[]string{"tasks"}, "eiamtriage tasks: say which"},
 	} {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			code, _, stderr := run(t, "", tt.args...)
@@ -117,8 +138,8 @@ func TestGroupWordListsSubcommands(t *testing.T) {
 			}
 		})
 	}
-	if n := len(subcommands("cases")); n != 2 {
-		t.Errorf("%d subcommands of cases, want list and show", n)
+	if n := len(subcommands("cases")); n != 3 {
+		t.Errorf("%d subcommands of cases, want list, show and decide", n)
 	}
 	code, _, stderr := run(t, "", "bogus")
 	if code != 2 || !strings.Contains(stderr, `unknown command "bogus"`) || !strings.Contains(stderr, "commands:") {

@@ -64,6 +64,11 @@ type Config struct {
 	// Mailboxes are the cantons' mailboxes the notices arrive in, each
 	// with its superusers and sender authentication. At least one.
 	Mailboxes []Mailbox `yaml:"mailboxes"`
+	// Escalation, Summaries and Actions say what the cases cause
+	// (actions.go).
+	Escalation Escalation `yaml:"escalation"`
+	Summaries  Summaries  `yaml:"summaries"`
+	Actions    Actions    `yaml:"actions"`
 
 	// Warnings are things Load found doubtful but not wrong, such as a
 	// secret file that every user can read. Logging them is the caller's
@@ -157,6 +162,10 @@ func Default() Config {
 		Pipeline: defaultPipeline(),
 		SMTP:     defaultSMTP(),
 		Wording:  DefaultWording(),
+
+		Escalation: defaultEscalation(),
+		Summaries:  defaultSummaries(),
+		Actions:    defaultActions(),
 	}
 }
 
@@ -223,10 +232,8 @@ func load(data []byte, baseDir string) (*Config, error) {
 		return nil, err
 	}
 	if baseDir != "" {
-		for _, p := range []*string{&c.DataDir, &c.NATS.PasswordFile, &c.NATS.TokenFile, &c.NATS.CredsFile, &c.SMTP.PasswordFile, &c.SMTP.CAFile} {
-			if *p != "" && !filepath.IsAbs(*p) {
-				*p = filepath.Join(baseDir, *p)
-			}
+		for _, p := range append([]*string{&c.DataDir, &c.NATS.PasswordFile, &c.NATS.TokenFile, &c.NATS.CredsFile, &c.SMTP.PasswordFile, &c.SMTP.CAFile, &c.Actions.Templates}, imapPaths(c.Mailboxes)...) {
+			resolvePath(p, baseDir)
 		}
 	}
 	// An empty list is written "[]"; it means the same as none.
@@ -247,11 +254,14 @@ func load(data []byte, baseDir string) (*Config, error) {
 		if len(m.AuthservID) == 0 {
 			m.AuthservID = nil
 		}
+		imapDefaults(m, i, chk)
+		mailboxActionDefaults(m)
 	}
 	c.Warnings = append(c.Warnings, mailboxWarnings(c.Mailboxes)...)
 	c.Warnings = append(c.Warnings, classifyWarnings(&c.Classify)...)
 	c.Warnings = append(c.Warnings, c.NATS.secretsFromEnv()...)
 	c.Warnings = append(c.Warnings, c.SMTP.secretsFromEnv()...)
+	c.Warnings = append(c.Warnings, imapSecretsFromEnv(c.Mailboxes)...)
 	if c.NATS.URL != "" {
 		for _, k := range []string{"listen", "max_memory", "max_store"} {
 			if chk.present("nats." + k) {
@@ -270,6 +280,12 @@ func load(data []byte, baseDir string) (*Config, error) {
 	}
 	c.Warnings = append(c.Warnings, warnings...)
 	warnings, err = c.SMTP.secretsFromFiles()
+	if err != nil {
+		chk.setLines(err)
+		return nil, err
+	}
+	c.Warnings = append(c.Warnings, warnings...)
+	warnings, err = imapSecretsFromFiles(c.Mailboxes)
 	if err != nil {
 		chk.setLines(err)
 		return nil, err
@@ -349,6 +365,7 @@ func (c *Config) Validate() error {
 	}
 	p.addErr(validateClassify(&c.Classify))
 	p.addErr(validateMailboxes(c.Mailboxes))
+	p.addErr(validateActions(c))
 	return p.err()
 }
 

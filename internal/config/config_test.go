@@ -50,7 +50,7 @@ func withRequired(src string) []byte {
 func withDefaults() Config {
 	d := Default()
 	d.DataDir = "/srv/eiamtriage"
-	d.Mailboxes = []Mailbox{{Name: "be", AuthservID: Strings{"mx.be.ch"}, Authentication: "on"}}
+	d.Mailboxes = []Mailbox{{Name: "be", AuthservID: Strings{"mx.be.ch"}, Authentication: "on", IMAP: DefaultIMAP(), UserMail: UserMailSend, Language: "de"}}
 	return d
 }
 
@@ -194,7 +194,7 @@ func TestLoadKeysWithoutValuesAreDefault(t *testing.T) {
 func exampleDefaults() Config {
 	d := Default()
 	d.DataDir = ExampleDataDir
-	d.Mailboxes = []Mailbox{{Name: "be", Superusers: []string{"martina.graf@be.ch", "peter.aebi@be.ch"}, AuthservID: Strings{"mx.be.ch"}, Authentication: "on"}}
+	d.Mailboxes = []Mailbox{{Name: "be", Superusers: []string{"martina.graf@be.ch", "peter.aebi@be.ch"}, AuthservID: Strings{"mx.be.ch"}, Authentication: "on", IMAP: DefaultIMAP(), UserMail: UserMailSend, Language: "de"}}
 	return d
 }
 
@@ -488,6 +488,17 @@ func TestValidationErrors(t *testing.T) {
 		{"mailboxes empty", "mailboxes: []", "", "mailboxes", "is empty: list each canton's mailbox"},
 		{"classify with @", "classify:\n  add_free_mail: [\"@example.org\"]", "", "classify.add_free_mail[0]", `"@example.org" is not a domain name`},
 		{"classify no dot", "classify:\n  remove_free_mail: [gmail.com, localhost]", "", "classify.remove_free_mail[1]", `"localhost" is not a domain name`},
+		{"escalation empty", "escalation:\n  to: []", "", "escalation.to", "is empty: give the address of federal support"},
+		{"escalation not an address", "escalation:\n  to: [\"SpiGes <spiges@bfs.admin.ch>\"]", "", "escalation.to[0]", "is not an e-mail address"},
+		{"schedule six fields", "summaries:\n  schedule: \"0 30 7 * * *\"", "", "summaries.schedule", "has 6 fields; write five"},
+		{"schedule minute", "summaries:\n  schedule: \"75 7 * * *\"", "", "summaries.schedule", "75 is outside 0-59"},
+		{"time zone", "summaries:\n  time_zone: Europe/Zürich", "", "summaries.time_zone", "is not a time zone"},
+		{"cap zero", "actions:\n  caps:\n    escalation: 0", "", "actions.caps.escalation", "0 is not allowed"},
+		{"templates missing", "actions:\n  templates: /nonexistent/templates", "", "actions.templates", "is not a directory"},
+		{"portal not https", "actions:\n  portal_url: http://portal.example", "", "actions.portal_url", "https://"},
+		{"actions backoff", "actions:\n  backoff: [0s]", "", "actions.backoff[0]", "0s is not allowed"},
+		{"user_mail value", "mailboxes:\n  - name: be\n    authserv_id: mx.be.ch\n    user_mail: never", "", "mailboxes[0].user_mail", `"never" is not allowed: use send`},
+		{"language value", "mailboxes:\n  - name: be\n    authserv_id: mx.be.ch\n    language: rm", "", "mailboxes[0].language", `"rm" is not allowed: use de, fr, it or en`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Setenv(EnvNATSPassword, tc.env)

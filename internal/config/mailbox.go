@@ -34,6 +34,17 @@ type Mailbox struct {
 	// notice whose From names an eIAM sender, forged or not: for tests
 	// and demonstrations only.
 	Authentication string `yaml:"authentication"`
+
+	// The IMAP keys (imap.go): where the mailbox is and how it is read.
+	// A mailbox without an Address is not watched: its mail comes in
+	// through `eiamtriage publish` only.
+	IMAP `yaml:",inline"`
+	// What the cases of this mailbox cause (actions.go): UserMail is
+	// "send" (mail the user of a private-email case) or "draft" (a draft
+	// to the superusers instead); Language is the language of the mail to
+	// its superusers (de, fr, it, en).
+	UserMail string `yaml:"user_mail"`
+	Language string `yaml:"language"`
 }
 
 // AuthenticationOff is the Authentication value that switches sender
@@ -87,6 +98,7 @@ func validateMailboxes(ms []Mailbox) error {
 				"or set microsoft365: true when it is Microsoft 365, or verify_dkim: true; without one no notice can be authenticated "+
 				"(authentication: off switches the check off, for tests only)", m.Name)
 		}
+		validateIMAP(&p, key, &m)
 	}
 	return p.err()
 }

@@ -150,6 +150,15 @@ func (c *Config) Redacted() ([]byte, error) {
 		"nats token: " + secretSource(c.NATS.Token, c.NATS.TokenFile, EnvNATSToken),
 		"smtp password: " + secretSource(c.SMTP.Password, c.SMTP.PasswordFile, EnvSMTPPassword),
 	}
+	for _, m := range c.Mailboxes {
+		switch {
+		case !m.Watched():
+		case m.OAuth2.Enabled():
+			comment = append(comment, fmt.Sprintf("mailbox %s imap login: oauth2 %s token", m.Name, m.OAuth2.Mechanism))
+		default:
+			comment = append(comment, fmt.Sprintf("mailbox %s imap password: %s", m.Name, secretSource(m.Password, m.PasswordFile, EnvIMAPPassword(m.Name))))
+		}
+	}
 	for _, w := range c.Warnings {
 		comment = append(comment, "warning: "+w)
 	}

@@ -121,6 +121,45 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg StreamConfig
 			return err
 		}
 	}
+	return ensureMailboxBuckets(ctx, js, r)
+}
+
+// The buckets of the mailbox watchers (package ingest/mailbox).
+const (
+	// BucketMailboxCheckpoints holds per mailbox and folder the
+	// UIDVALIDITY and the last UID taken in.
+	BucketMailboxCheckpoints = "eiam_mailbox_checkpoints"
+	// BucketMailboxLeases holds per mailbox which daemon watches it. An
+	// entry lives MailboxLeaseTTL after its last renewal.
+	BucketMailboxLeases = "eiam_mailbox_leases"
+)
+
+// MailboxLeaseTTL is how long a mailbox stays with a daemon that stopped
+// renewing its lease (killed, cut off from NATS) before another takes it.
+const MailboxLeaseTTL = 15 * time.Second
+
+// ensureMailboxBuckets creates the watchers' buckets or gives them
+// replicas and leader-only reads, as EnsureStreams does for the others.
+func ensureMailboxBuckets(ctx context.Context, js jetstream.JetStream, replicas int) error {
+	for _, kc := range []jetstream.KeyValueConfig{
+		{Bucket: BucketMailboxCheckpoints, Description: "eiamtriage: the last UID taken in, per mailbox and folder", History: 5},
+		{Bucket: BucketMailboxLeases, Description: "eiamtriage: which daemon watches each mailbox", History: 1, TTL: MailboxLeaseTTL},
+	} {
+		kc.Storage, kc.Replicas = jetstream.FileStorage, replicas
+		exists, err := updateBucket(ctx, js, "KV_"+kc.Bucket, replicas)
+		if err != nil || exists {
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		if _, err := js.CreateKeyValue(ctx, kc); err != nil && !errors.Is(err, jetstream.ErrBucketExists) {
+			return fmt.Errorf("pipeline: create key-value bucket %s (%d replicas): %w", kc.Bucket, replicas, err)
+		}
+		if _, err := updateBucket(ctx, js, "KV_"+kc.Bucket, replicas); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
