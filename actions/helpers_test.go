@@ -350,7 +350,7 @@ func readFixtures() (raws map[string][]byte, want map[string]golden, forwarders 
 			return nil, nil, nil, err
 		}
 		raws[name] = crlf(raw)
-		if n, err := parser.Parse(raw); err == nil && n.Forwarder() != "" && !seen[n.Forwarder()] {
+		if n, err := parser.Parse(context.Background(), raw); err == nil && n.Forwarder() != "" && !seen[n.Forwarder()] {
 			seen[n.Forwarder()] = true
 			forwarders = append(forwarders, n.Forwarder())
 		}

@@ -70,7 +70,7 @@ func TestSection4Notices(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			n, err := p.Parse(raw)
+			n, err := p.Parse(t.Context(), raw)
 			if err != nil {
 				t.Fatalf("want a notice of class %s, got error %v", g.Class, err)
 			}

@@ -79,7 +79,7 @@ func (r *Reader) Read(ctx context.Context, raw []byte, mailbox string) (event.Re
 	if !ok {
 		return event.Reading{}, fmt.Errorf("%w %q", ErrUnknownMailbox, mailbox)
 	}
-	n, err := r.parser.Parse(raw)
+	n, err := r.parser.Parse(ctx, raw)
 	if cerr := ctx.Err(); cerr != nil {
 		return event.Reading{}, fmt.Errorf("ingest: read a mail for mailbox %s: %w", mailbox, cerr)
 	}

@@ -73,7 +73,7 @@ func genMails(tb testing.TB, n int) []genMail {
 		if err != nil {
 			tb.Fatalf("read template: %v", err)
 		}
-		n, err := parser.Parse(raw)
+		n, err := parser.Parse(context.Background(), raw)
 		if err != nil {
 			tb.Fatalf("template %s is not a notice: %v", t.file, err)
 		}
@@ -101,7 +101,7 @@ func genMails(tb testing.TB, n int) []genMail {
 		mid := fmt.Sprintf("<gen.%d.%d@eiam.admin.ch>", i, i%len(tpls))
 		raw := bytes.ReplaceAll(t.raw, []byte(t.profileID), []byte(pid))
 		raw = bytes.Replace(raw, []byte(t.mid), []byte(mid), 1)
-		no, err := parser.Parse(raw)
+		no, err := parser.Parse(context.Background(), raw)
 		if err != nil {
 			tb.Fatalf("generated mail %d is not a notice: %v", i, err)
 		}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/eiamtriage/eiamtriage/classify"
 	"github.com/eiamtriage/eiamtriage/ingest/notice"
+	"github.com/eiamtriage/eiamtriage/ingest/trust"
 	"github.com/eiamtriage/eiamtriage/internal/config"
 	"github.com/eiamtriage/eiamtriage/internal/event"
 )
@@ -87,7 +88,7 @@ func runClassify(ctx context.Context, args []string, stdin io.Reader, stdout, st
 			printf(stderr, "eiamtriage classify: %s: %v\n", source, rerr)
 			return
 		}
-		r, perr := triage(parser, cl, source, raw)
+		r, perr := triage(ctx, parser, cl, wording.TrustedSenders, source, raw)
 		if perr != nil {
 			failed = true
 			printf(stderr, "eiamtriage classify: %s: %v\n", source, perr)
@@ -115,9 +116,12 @@ func classifyOptions(cfg *config.Config) *classify.Options {
 }
 
 // triage runs the parser and the classifier over one message.
-func triage(p *notice.Parser, cl *classify.Classifier, source string, raw []byte) (result, error) {
+// A notice whose sender the sender rule of docs/NOTICE.md section 2
+// rejects (its own From is not one of senders) is not-a-notice, of the
+// rule's kind; no sender authentication is applied offline.
+func triage(ctx context.Context, p *notice.Parser, cl *classify.Classifier, senders []string, source string, raw []byte) (result, error) {
 	r := result{Source: source}
-	n, err := p.Parse(raw)
+	n, err := p.Parse(ctx, raw)
 	var nn *notice.NotANoticeError
 	switch {
 	case errors.As(err, &nn):
@@ -128,12 +132,18 @@ func triage(p *notice.Parser, cl *classify.Classifier, source string, raw []byte
 	case err != nil:
 		return r, err
 	}
-	v := cl.Classify(n)
 	r.MessageID = n.MessageID
+	r.Delivery = string(n.Delivery)
+	if t := trust.SenderRule(senders, trust.Chain{NoticeFrom: n.From, Forwarders: n.Forwarders}); !t.Trusted {
+		r.Class = "not-a-notice"
+		r.Kind = t.Kind
+		r.Reasons = t.Reasons
+		return r, nil
+	}
+	v := cl.Classify(n)
 	r.Class = string(v.Class)
 	r.Language = n.Language
 	r.ProfileID = n.ProfileID
-	r.Delivery = string(n.Delivery)
 	r.Names = string(v.Names)
 	r.Rule = v.Rule
 	r.Expected, r.Actual = &n.Expected, &n.Actual

@@ -46,6 +46,9 @@ const (
 type goldenEntry struct {
 	Class      string `json:"class"`
 	NotANotice string `json:"not_a_notice"`
+	// Quarantine is the kind of the sender authentication verdict under
+	// the example configuration when it does not trust the notice.
+	Quarantine string `json:"quarantine"`
 	Delivery   string `json:"delivery"`
 	ProfileID  string `json:"profile_id"`
 	Language   string `json:"language"`
@@ -76,11 +79,15 @@ type expectedCase struct {
 
 // expectedNoticeCases derives the cases from golden.json: one per profile
 // id (or per mail, for a notice without one) over every fixture that is a
-// notice, with the most severe class of its fixtures. It also returns how
-// many fixtures are not a notice (ignored), how many come from an untrusted
-// look-alike sender or are forwards by someone who is not one of the
-// superusers (quarantined instead), and how many .eml files the directory
-// holds (every one of them must be in golden.json).
+// notice sender authentication trusts, with the most severe class of its
+// fixtures. It also returns how many fixtures are not a notice (ignored),
+// how many sender authentication quarantines (golden.json's quarantine: a
+// look-alike sender, a forward by someone who is not one of the
+// superusers, a mail without the boundary server's Authentication-Results),
+// and how many .eml files the directory holds (every one of them must be
+// in golden.json). A forward from one of the superusers that golden.json
+// does not quarantine, or from anyone else that it does not, fails the
+// test: the fixtures' outer From says who forwarded them.
 func expectedNoticeCases(t *testing.T, dir string, superusers []string) (want map[string]*expectedCase, ignored, quarantined, files int) {
 	t.Helper()
 	golden := readGolden(t, dir)
@@ -99,12 +106,12 @@ func expectedNoticeCases(t *testing.T, dir string, superusers []string) (want ma
 		if err != nil {
 			t.Fatalf("golden.json names %s: %v", name, err)
 		}
+		forward := g.Delivery != "" && g.Delivery != "direct"
+		if forward && !slices.Contains(superusers, outerFrom(t, name, raw)) && g.Quarantine == "" {
+			t.Fatalf("golden.json trusts %s, forwarded by %s, who is none of the superusers %q", name, outerFrom(t, name, raw), superusers)
+		}
 		switch {
-		case g.Class == "not-a-notice" && g.NotANotice == "untrusted-sender":
-			quarantined++
-			continue
-		case g.Delivery != "" && g.Delivery != "direct" && !slices.Contains(superusers, outerFrom(t, name, raw)):
-			// Only a superuser's forward is trusted.
+		case g.Quarantine != "":
 			quarantined++
 			continue
 		case g.Class == "not-a-notice":
@@ -203,11 +210,13 @@ func nonEmptyLines(s string) []string {
 	return out
 }
 
-// TestCommandsAsAPersonUsesThem runs serve with the example configuration
+// TestCommandsAsAPersonUsesThem runs serve with the example configuration,
+// sender authentication on as it is there (the fixtures carry the
+// Authentication-Results header of its boundary server, or are forged),
 // and the commands a person uses on it: publish the fixtures (twice),
 // cases list, cases show and config check.
 func TestCommandsAsAPersonUsesThem(t *testing.T) {
-	cfg := writeExampleConfig(t)
+	cfg := writeAuthenticatingConfig(t)
 	startServe(t, cfg, "serve")
 	nc := connectNATS(t, cfg) // to see when the classify stage is idle
 	noticesDir := filepath.Join(repoRoot(t), "testdata", "notices")
@@ -295,9 +304,12 @@ func TestCommandsAsAPersonUsesThem(t *testing.T) {
 		`eiamtriage_messages_total{outcome="dead",stage="classify"}`: 0,
 		`eiamtriage_consumer_running{stage="classify"}`:              1,
 	})
-	if q := metrics[`eiamtriage_mails_total{mailbox="be",outcome="ignored-untrusted-sender"}`] +
-		metrics[`eiamtriage_mails_total{mailbox="be",outcome="ignored-untrusted-forwarder"}`]; q != float64(quarantined) {
-		t.Errorf("metrics count %v quarantined mails (untrusted senders and forwarders), want %d", q, quarantined)
+	q := 0.0
+	for _, kind := range []string{"untrusted-sender", "untrusted-forwarder", "unauthenticated", "ambiguous-sender"} {
+		q += metrics[`eiamtriage_mails_total{mailbox="be",outcome="ignored-`+kind+`"}`]
+	}
+	if q != float64(quarantined) {
+		t.Errorf("metrics count %v quarantined mails (untrusted, unauthenticated or ambiguous senders and forwarders), want %d", q, quarantined)
 	}
 
 	// dead list shows the quarantined mails, each with its kind and reason.
@@ -314,12 +326,12 @@ func TestCommandsAsAPersonUsesThem(t *testing.T) {
 				Reason string `json:"reason"`
 				MailID string `json:"mail_id"`
 			}
-			if err := json.Unmarshal([]byte(l), &e); err != nil || (e.Kind != "untrusted-sender" && e.Kind != "untrusted-forwarder") || e.Reason == "" || e.MailID == "" {
+			if err := json.Unmarshal([]byte(l), &e); err != nil || !slices.Contains([]string{"untrusted-sender", "untrusted-forwarder", "unauthenticated", "ambiguous-sender"}, e.Kind) || e.Reason == "" || e.MailID == "" {
 				t.Errorf("dead list entry %s (%v)", l, err)
 			}
 		}
 	}
-	if r := runCLI(t, "dead", "list", "--config", cfg.Path); r.code != 0 || !strings.Contains(r.stdout, "quarantined from mailbox be (untrusted-") {
+	if r := runCLI(t, "dead", "list", "--config", cfg.Path); r.code != 0 || !strings.Contains(r.stdout, "quarantined from mailbox be (unauthenticated") {
 		t.Errorf("dead list (table):\n%s", r)
 	}
 

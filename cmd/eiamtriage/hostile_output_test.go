@@ -147,7 +147,7 @@ func TestNothingFromAMailOnTheTerminal(t *testing.T) {
 		checkNoControl(t, what, r.stdout+r.stderr)
 		if strings.Contains(what, "--json") {
 			if strings.HasPrefix(what, "dead") {
-				if !strings.Contains(r.stdout, `header key: \u0000`) {
+				if !strings.Contains(r.stdout, `header line: \u0000`) {
 					t.Errorf("%s does not carry the binary mail's reason, escaped:\n%s", what, r.stdout)
 				}
 				continue
@@ -158,7 +158,7 @@ func TestNothingFromAMailOnTheTerminal(t *testing.T) {
 			continue
 		}
 		if what == "dead list" {
-			if !strings.Contains(r.stdout, `header key: \x00`) {
+			if !strings.Contains(r.stdout, `header line: \x00`) {
 				t.Errorf("%s does not show the binary mail's reason escaped:\n%s", what, r.stdout)
 			}
 		} else if !strings.Contains(r.stdout, `\x1b[2J\x1b]52;c;ZXZpbA==\a`) {

@@ -127,7 +127,7 @@ func run(n, latN int, work string) error {
 		if err != nil {
 			return fmt.Errorf("run from the repository's root: %w", err)
 		}
-		nt, err := parser.Parse(raw)
+		nt, err := parser.Parse(context.Background(), raw)
 		if err != nil || !bytes.Contains(raw, []byte(nt.ProfileID)) {
 			return fmt.Errorf("template %s: not a notice whose profile id appears verbatim (%v)", name, err)
 		}

@@ -6,10 +6,6 @@ import (
 	"strings"
 	"unicode"
 
-	"github.com/emersion/go-message"
-	// Registers the character sets of the contract (ISO-8859-1,
-	// windows-1252, ...) with go-message; without it such parts fail.
-	_ "github.com/emersion/go-message/charset"
 	"golang.org/x/net/html"
 	"golang.org/x/net/html/atom"
 )
@@ -23,80 +19,6 @@ type item struct {
 }
 
 func (it item) isTable() bool { return it.table != nil }
-
-// bodies holds the text parts of one message (not of attached messages).
-type bodies struct {
-	plain    []string // decoded text/plain parts, format=flowed undone
-	html     []string // decoded text/html parts
-	attached [][]byte // raw message/rfc822 parts, undecoded
-	report   bool     // the message is a multipart/report
-	problems []string // parts that could not be decoded
-}
-
-// maxPartBytes bounds what is read of one part; a notice is a few KiB.
-const maxPartBytes = 4 << 20
-
-// readBodies walks the entity's MIME tree. Undecodable parts are noted,
-// never fatal: malformed mail is the norm in a mailbox.
-// sizeHint is the raw message's length: no decoded part is much longer, so
-// reading a part into a buffer of that size needs no regrowth.
-func readBodies(e *message.Entity, sizeHint int) (*bodies, error) {
-	readPart := func(r io.Reader) ([]byte, error) {
-		buf := bytes.NewBuffer(make([]byte, 0, min(sizeHint+512, maxPartBytes)))
-		_, err := buf.ReadFrom(io.LimitReader(r, maxPartBytes))
-		return buf.Bytes(), err
-	}
-	b := &bodies{}
-	err := e.Walk(func(path []int, part *message.Entity, err error) error {
-		if err != nil && !message.IsUnknownCharset(err) && !message.IsUnknownEncoding(err) {
-			return err
-		}
-		mt, params, _ := part.Header.ContentType()
-		if mt == "" {
-			mt = "text/plain"
-		}
-		if mt == "multipart/report" {
-			b.report = true
-		}
-		if strings.HasPrefix(mt, "multipart/") {
-			return nil
-		}
-		if message.IsUnknownEncoding(err) {
-			b.problems = append(b.problems, "a "+mt+" part has an unknown transfer encoding")
-			return nil
-		}
-		disp, _, _ := part.Header.ContentDisposition()
-		switch {
-		case mt == "message/rfc822" || mt == "message/global":
-			raw, rerr := readPart(part.Body)
-			if rerr != nil {
-				b.problems = append(b.problems, "an attached message could not be read: "+rerr.Error())
-				return nil
-			}
-			b.attached = append(b.attached, raw)
-		case (mt == "text/plain" || mt == "text/html") && disp != "attachment":
-			data, rerr := readPart(part.Body)
-			if rerr != nil {
-				b.problems = append(b.problems, "a "+mt+" part could not be decoded: "+rerr.Error())
-				return nil
-			}
-			if message.IsUnknownCharset(err) {
-				b.problems = append(b.problems, "a "+mt+" part has an unknown charset "+params["charset"])
-			}
-			s := string(data)
-			if mt == "text/html" {
-				b.html = append(b.html, s)
-			} else {
-				if strings.EqualFold(params["format"], "flowed") {
-					s = unflow(s, strings.EqualFold(params["delsp"], "yes"))
-				}
-				b.plain = append(b.plain, s)
-			}
-		}
-		return nil
-	})
-	return b, err
-}
 
 // unflow undoes RFC 3676 format=flowed: a line ending in a space is joined
 // with the next one (the space dropped too when delSp), space-stuffing is
@@ -149,9 +71,11 @@ func unflow(s string, delSp bool) string {
 // consecutive "|"-separated rows (separator lines of -, +, = and | are
 // dropped). Quote markers ("> ") are removed so that a quoted notice reads
 // like a direct one.
-func textItems(s string) []item {
-	lines := strings.Split(strings.ReplaceAll(s, "\r\n", "\n"), "\n")
-	items := make([]item, 0, len(lines))
+func textItems(b *budget, s string) ([]item, error) {
+	if hasBareCR(s) {
+		s = strings.ReplaceAll(strings.ReplaceAll(s, "\r\n", "\n"), "\r", "\n") // bare CRs end lines too
+	}
+	items := make([]item, 0, strings.Count(s, "\n")+1)
 	var table [][]string
 	endTable := func() {
 		if table != nil {
@@ -159,7 +83,13 @@ func textItems(s string) []item {
 			table = nil
 		}
 	}
-	for _, l := range lines {
+	for rest, more := s, true; more; {
+		var l string
+		l, rest, more = strings.Cut(rest, "\n")
+		l = strings.TrimSuffix(l, "\r")
+		if err := b.tick(); err != nil {
+			return nil, err
+		}
 		l = stripQuote(l)
 		if strings.Contains(l, "|") {
 			if isRuleLine(l) {
@@ -175,7 +105,22 @@ func textItems(s string) []item {
 		items = append(items, item{line: l})
 	}
 	endTable()
-	return items
+	return items, nil
+}
+
+// hasBareCR reports whether s holds a CR that is not followed by LF.
+func hasBareCR(s string) bool {
+	for i := strings.IndexByte(s, '\r'); i >= 0; {
+		if i+1 >= len(s) || s[i+1] != '\n' {
+			return true
+		}
+		j := strings.IndexByte(s[i+1:], '\r')
+		if j < 0 {
+			return false
+		}
+		i += 1 + j
+	}
+	return false
 }
 
 // stripQuote removes leading "> " quote markers of a reply or forward.
@@ -224,33 +169,37 @@ func splitCells(l string) []string {
 // holding tables) are read as text, so a notice wrapped in a mail program's
 // layout table is still found. Block elements, table rows and cells, and
 // <br> end lines. The tokenizer, not the tree builder, keeps this cheap;
-// entities (&uuml;, &#233;, &nbsp;) are decoded by it.
-func htmlItems(s string) ([]item, error) {
+// entities (&uuml;, &#233;, &nbsp;) are decoded by it. Every line and
+// table goes straight to one list, whatever the nesting, so that the cost
+// is linear in the body.
+func htmlItems(b *budget, s string) ([]item, error) {
 	z := html.NewTokenizer(strings.NewReader(s))
-	root := &htmlFrame{}
-	stack := []*htmlFrame{root}
+	h := &htmlReader{}
 	skip := atom.Atom(0) // inside <script>, <style>, <head> or <title>
-	ignored := 0         // open tables past maxTableDepth
+	ignored := 0         // open tables past maxTableDepth, read as text
 	for {
+		if err := b.tick(); err != nil {
+			return nil, err
+		}
 		tt := z.Next()
-		top := stack[len(stack)-1]
+		top := h.top()
 		switch tt {
 		case html.ErrorToken:
 			if err := z.Err(); err != io.EOF {
 				return nil, err
 			}
-			for len(stack) > 1 {
-				stack = closeTable(stack)
+			for len(h.stack) > 0 {
+				h.closeTable()
 			}
-			root.endLine()
-			return root.items, nil
+			h.endLine()
+			return h.out, nil
 		case html.TextToken:
 			if skip != 0 {
 				continue
 			}
 			text := z.Text()
-			top.line.Write(text)
-			if top.cell != nil {
+			h.line.Write(text)
+			if top != nil && top.cell != nil {
 				top.cell.Write(text)
 			}
 		case html.StartTagToken, html.SelfClosingTagToken:
@@ -265,32 +214,35 @@ func htmlItems(s string) ([]item, error) {
 					skip = a
 				}
 			case atom.Br:
-				top.endLine()
-				if top.cell != nil {
+				h.endLine()
+				if top != nil && top.cell != nil {
 					top.cell.WriteByte(' ')
 				}
 			case atom.Table:
-				top.endLine()
-				if len(stack) > maxTableDepth {
-					ignored++ // deeper tables read as text of the one that holds them
+				h.endLine()
+				if len(h.stack) >= maxTableDepth {
+					ignored++
 					continue
 				}
-				top.nested = top.table
-				stack = append(stack, &htmlFrame{table: true})
+				if top != nil {
+					top.nested = true
+				}
+				h.stack = append(h.stack, &htmlTable{start: len(h.out)})
 			case atom.Tr:
-				top.endCell()
-				top.endRow()
-				top.endLine()
-				top.inRow = top.table
+				h.endLine()
+				if top != nil {
+					top.endRow()
+					top.inRow = true
+				}
 			case atom.Td, atom.Th:
-				top.endCell()
-				top.endLine()
-				if top.table {
+				h.endLine()
+				if top != nil {
+					top.endCell()
 					top.cell = new(bytes.Buffer)
 				}
 			default:
 				if isBlock(a) {
-					top.endLine()
+					h.endLine()
 				}
 			}
 		case html.EndTagToken:
@@ -304,19 +256,25 @@ func htmlItems(s string) ([]item, error) {
 			}
 			switch a {
 			case atom.Table:
-				if len(stack) > 1 {
-					stack = closeTable(stack)
+				h.endLine()
+				if ignored > 0 {
+					ignored--
+				} else if top != nil {
+					h.closeTable()
 				}
 			case atom.Td, atom.Th:
-				top.endCell()
-				top.endLine()
+				h.endLine()
+				if top != nil {
+					top.endCell()
+				}
 			case atom.Tr:
-				top.endCell()
-				top.endRow()
-				top.endLine()
+				h.endLine()
+				if top != nil {
+					top.endRow()
+				}
 			default:
 				if isBlock(a) {
-					top.endLine()
+					h.endLine()
 				}
 			}
 		}
@@ -324,59 +282,75 @@ func htmlItems(s string) ([]item, error) {
 }
 
 // maxTableDepth bounds the tables read as tables inside one another: mail
-// programs nest a few layout tables, and deeper nesting would only make the
-// reading quadratic.
+// programs nest a few layout tables; deeper ones are read as text.
 const maxTableDepth = 32
 
-// htmlFrame is the document or one open table while tokenizing.
-type htmlFrame struct {
-	table  bool
-	nested bool // a table that holds a table: read as text
-	items  []item
-	line   bytes.Buffer
+// htmlReader is the state of htmlItems: the items so far, the current
+// line and the open tables.
+type htmlReader struct {
+	out   []item
+	line  bytes.Buffer
+	stack []*htmlTable
+}
+
+// htmlTable is one open table.
+type htmlTable struct {
+	start  int  // len(out) when the table opened
+	nested bool // it holds a table: a layout table, read as text
 	rows   [][]string
 	row    []string
 	inRow  bool
 	cell   *bytes.Buffer
 }
 
-func (f *htmlFrame) endLine() {
-	if f.line.Len() > 0 {
-		f.items = append(f.items, item{line: f.line.String()})
-		f.line.Reset()
+func (h *htmlReader) top() *htmlTable {
+	if len(h.stack) == 0 {
+		return nil
+	}
+	return h.stack[len(h.stack)-1]
+}
+
+// endLine ends the current line. White space between tags (the line
+// breaks of the HTML source) is no line: a browser shows nothing there.
+func (h *htmlReader) endLine() {
+	if h.line.Len() > 0 {
+		if len(bytes.Trim(h.line.Bytes(), " \t\r\n")) > 0 {
+			h.out = append(h.out, item{line: h.line.String()})
+		}
+		h.line.Reset()
 	}
 }
 
-func (f *htmlFrame) endCell() {
-	if f.cell != nil {
-		f.row = append(f.row, cleanValue(f.cell.String()))
-		f.cell = nil
+func (t *htmlTable) endCell() {
+	if t.cell != nil {
+		t.row = append(t.row, cleanValue(t.cell.String()))
+		t.cell = nil
 	}
 }
 
-func (f *htmlFrame) endRow() {
-	f.endCell()
-	if f.inRow || len(f.row) > 0 {
-		f.rows = append(f.rows, f.row)
+func (t *htmlTable) endRow() {
+	t.endCell()
+	if t.inRow || len(t.row) > 0 {
+		t.rows = append(t.rows, t.row)
 	}
-	f.row, f.inRow = nil, false
+	t.row, t.inRow = nil, false
 }
 
-// closeTable pops the innermost table and gives it to its parent: as a
-// table item, or as its text when it is a layout table.
-func closeTable(stack []*htmlFrame) []*htmlFrame {
-	f := stack[len(stack)-1]
-	stack = stack[:len(stack)-1]
-	parent := stack[len(stack)-1]
-	f.endRow()
-	f.endLine()
-	parent.endLine()
-	if f.nested {
-		parent.items = append(parent.items, f.items...)
-	} else if len(f.rows) > 0 {
-		parent.items = append(parent.items, item{table: f.rows})
+// closeTable closes the innermost open table. A layout table leaves its
+// lines and inner tables where they are; any other table replaces the
+// lines read inside it with one table item.
+func (h *htmlReader) closeTable() {
+	t := h.stack[len(h.stack)-1]
+	h.stack = h.stack[:len(h.stack)-1]
+	t.endRow()
+	h.endLine()
+	if t.nested {
+		return
 	}
-	return stack
+	h.out = h.out[:t.start]
+	if len(t.rows) > 0 {
+		h.out = append(h.out, item{table: t.rows})
+	}
 }
 
 func isBlock(a atom.Atom) bool {

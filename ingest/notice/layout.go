@@ -196,49 +196,130 @@ func splitRow(line string) (label, value string, ok bool) {
 	return label, cleanValue(line[i+1:]), true
 }
 
+// forwardBlock is the header block a mail program writes above a message
+// it forwards: the quoted sender (one address, ASCII-folded; "" when the
+// block names none or several), recipients and subject, and what follows.
 type forwardBlock struct {
 	from, subject string
+	to            []string
 	rest          []item
 }
 
 func (p *Parser) isMarker(t string) bool {
-	k := labelKey(strings.Trim(t, "-–— _"))
-	if k == "" {
+	var kb keyBuf
+	k := keyOf(&kb, strings.Trim(t, "-–— _"))
+	if len(k) == 0 {
 		return false
 	}
 	for _, m := range p.markers {
-		if k == m {
+		if string(k) == m {
 			return true
 		}
 	}
 	return false
 }
 
-// findForward finds the header block a mail program writes above a
-// forwarded message (a marker line such as Gmail's, or Outlook's "Von:" ...
-// "Betreff:" rows) and returns the quoted sender, subject and what follows.
+// forwardLabel says what a label of a quoted header block is: 'f' (from),
+// 's' (subject), 't' (to), 'o' (another one) or 0 (none).
+func (p *Parser) forwardLabel(kb *keyBuf, label string) byte {
+	k := keyOf(kb, label) // looked up as m[string(k)], which allocates nothing
+	switch {
+	case p.fwdFrom[string(k)]:
+		return 'f'
+	case p.fwdSubject[string(k)]:
+		return 's'
+	case p.fwdTo[string(k)]:
+		return 't'
+	case p.fwdOther[string(k)]:
+		return 'o'
+	}
+	return 0
+}
+
+// headerRows returns the label and value rows of a table that is a quoted
+// header block (Thunderbird's moz-email-headers-table: two cells a row,
+// each first cell a forward label); ok is false for any other table.
+func (p *Parser) headerRows(kb *keyBuf, table [][]string) (rows [][2]string, ok bool) {
+	from := false
+	for _, r := range table {
+		if len(r) == 0 || (len(r) == 1 && r[0] == "") {
+			continue
+		}
+		if len(r) != 2 {
+			return nil, false
+		}
+		l := p.forwardLabel(kb, r[0])
+		if l == 0 {
+			return nil, false
+		}
+		from = from || l == 'f'
+		rows = append(rows, [2]string{r[0], r[1]})
+	}
+	return rows, from
+}
+
+// findForward finds the first header block a mail program writes above a
+// forwarded message: a marker line such as Gmail's, Thunderbird's or Apple
+// Mail's, or Outlook's "Von:" ... "Betreff:" rows, or Thunderbird's header
+// table, and returns the quoted sender, recipients and subject and what
+// follows. A block needs a sender row, and without a marker a subject row
+// too, so that a "Von: ..." line in a person's text is not one.
 func (p *Parser) findForward(items []item) (forwardBlock, bool) {
 	var kb keyBuf
 	for i := 0; i < len(items); i++ {
+		start, marked := -1, false
 		if items[i].isTable() {
-			continue
-		}
-		t := cleanValue(items[i].line)
-		start := -1
-		if p.isMarker(t) {
-			start = i + 1
-		} else if label, value, ok := splitRow(t); ok && p.fwdFrom[string(keyOf(&kb, label))] && strings.Contains(value, "@") {
-			start = i
+			if _, ok := p.headerRows(&kb, items[i].table); ok {
+				start = i
+			}
+		} else {
+			t := cleanValue(items[i].line)
+			if p.isMarker(t) {
+				start, marked = i+1, true
+			} else if label, _, ok := splitRow(t); ok && p.forwardLabel(&kb, label) == 'f' {
+				start = i
+			}
 		}
 		if start < 0 {
 			continue
 		}
 		var fw forwardBlock
-		got := false
+		hasFrom, hasSubject, got := false, false, false
+		add := func(label, value string) bool {
+			switch p.forwardLabel(&kb, label) {
+			case 'f':
+				if !hasFrom {
+					fw.from = extractAddress(value)
+				}
+				hasFrom = true
+			case 's':
+				if !hasSubject {
+					fw.subject = value
+				}
+				hasSubject = true
+			case 't':
+				if fw.to == nil {
+					fw.to = extractAddresses(value)
+				}
+			case 'o':
+			default:
+				return false
+			}
+			got = true
+			return true
+		}
 		j := start
 	block:
 		for ; j < len(items); j++ {
 			if items[j].isTable() {
+				rows, ok := p.headerRows(&kb, items[j].table)
+				if !ok || got {
+					break
+				}
+				for _, r := range rows {
+					add(r[0], r[1])
+				}
+				j++
 				break
 			}
 			line := cleanValue(items[j].line)
@@ -249,26 +330,11 @@ func (p *Parser) findForward(items []item) (forwardBlock, bool) {
 				continue
 			}
 			label, value, ok := splitRow(line)
-			if !ok {
-				break
-			}
-			k := keyOf(&kb, label)
-			switch {
-			case p.fwdFrom[string(k)]:
-				if fw.from == "" {
-					fw.from = extractAddress(value)
-				}
-			case p.fwdSubject[string(k)]:
-				if fw.subject == "" {
-					fw.subject = value
-				}
-			case p.fwdOther[string(k)]:
-			default:
+			if !ok || !add(label, value) {
 				break block
 			}
-			got = true
 		}
-		if fw.from != "" {
+		if hasFrom && (marked || hasSubject) {
 			fw.rest = items[j:]
 			return fw, true
 		}
@@ -282,6 +348,7 @@ func (p *Parser) findForward(items []item) (forwardBlock, bool) {
 // candidate is one body to be read into items. An HTML body is parsed on
 // first use only: most messages are settled by their text part.
 type candidate struct {
+	b       *budget
 	html    bool
 	src     string
 	items   []item
@@ -289,18 +356,20 @@ type candidate struct {
 	problem string
 }
 
-// get returns the body's items, reading them on first use.
+// get returns the body's items, reading them on first use. When the
+// context ends while they are read, there are none (Parse then returns the
+// context's error).
 func (c *candidate) get() []item {
 	if !c.parsed {
 		c.parsed = true
 		if c.html {
-			items, err := htmlItems(c.src)
-			if err != nil {
+			items, err := htmlItems(c.b, c.src)
+			if err != nil && c.b.ctx.Err() == nil {
 				c.problem = "an HTML part cannot be parsed: " + err.Error()
 			}
 			c.items = items
 		} else {
-			c.items = textItems(c.src)
+			c.items, _ = textItems(c.b, c.src)
 		}
 	}
 	return c.items
@@ -310,13 +379,13 @@ func (c *candidate) get() []item {
 // HTML parts. readNotice stops at the first that holds a complete
 // comparison, so the HTML part of an alternative is parsed only when its
 // text part lacks one.
-func candidates(b *bodies) []*candidate {
+func candidates(bg *budget, b *bodies) []*candidate {
 	cs := make([]*candidate, 0, len(b.plain)+len(b.html))
 	for _, t := range b.plain {
-		cs = append(cs, &candidate{src: t})
+		cs = append(cs, &candidate{b: bg, src: t})
 	}
 	for _, h := range b.html {
-		cs = append(cs, &candidate{src: h, html: true})
+		cs = append(cs, &candidate{b: bg, src: h, html: true})
 	}
 	return cs
 }
@@ -549,6 +618,9 @@ func (p *Parser) readNotice(subject string, cands []*candidate, problems []strin
 	found := false
 search:
 	for _, c := range cands {
+		if c.b != nil && c.b.ctx.Err() != nil {
+			return nil
+		}
 		for _, l := range order {
 			cmp, ok := findComparison(c, l)
 			if !ok {

@@ -3,9 +3,11 @@
 //
 // The package is pure: it performs no I/O beyond reading the bytes it is
 // given, so the daemon's ingest stage and the offline classify command share
-// it. Everything that is wording (subject patterns, labels, headings, trusted
-// senders) is data in a Wording value, with the defaults of the contract in
-// DefaultWording.
+// it. It reads every mail shaped like a notice, whoever sent it, and says who
+// did (the notice's own sender, its forwarders); whether they are trusted is
+// package ingest/trust's decision. Everything that is wording (subject
+// patterns, labels, headings, forward markers) is data in a config.Wording
+// value, with the defaults of the contract in config.DefaultWording.
 package notice
 
 import "errors"
@@ -17,7 +19,8 @@ var ErrNotANotice = errors.New("notice: not a mismatch notice")
 // NotANoticeError says why a message is not a notice.
 type NotANoticeError struct {
 	// Kind is a short machine-readable tag: "auto-reply", "dsn",
-	// "untrusted-sender", "no-notice-subject", "list-mail", "own-mail".
+	// "list-mail", "own-mail", "no-notice-subject", "unreadable-mail" (the
+	// mail cannot be read whole: beyond a limit, or its header too long).
 	Kind string
 	// Reason is a sentence a superuser understands.
 	Reason string

@@ -1,26 +1,19 @@
 package notice
 
 import (
-	"bufio"
-	"bytes"
+	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/eiamtriage/eiamtriage/internal/config"
-
 	"github.com/eiamtriage/eiamtriage/internal/event"
 
 	"github.com/emersion/go-message"
 	"github.com/emersion/go-message/mail"
-	"github.com/emersion/go-message/textproto"
 )
-
-// readers are the buffered readers the message header is read with; every
-// part of a message is read before Parse returns, so they are reused.
-var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
 
 // Options tune a Parser beyond the wording. A nil *Options means defaults.
 type Options struct {
@@ -39,13 +32,13 @@ type Options struct {
 // use.
 type Parser struct {
 	langs      []*lang
-	trusted    map[string]bool
 	own        map[string]bool
 	ownHeader  string
 	prefixes   []string
 	markers    []string
 	fwdFrom    map[string]bool
 	fwdSubject map[string]bool
+	fwdTo      map[string]bool
 	fwdOther   map[string]bool
 	loc        *time.Location
 }
@@ -60,11 +53,11 @@ func NewParser(w config.Wording, opts *Options) (*Parser, error) {
 		opts = &Options{}
 	}
 	p := &Parser{
-		trusted:    map[string]bool{},
 		own:        map[string]bool{},
 		ownHeader:  opts.OwnHeader,
 		fwdFrom:    keySet(w.Forward.FromLabels),
 		fwdSubject: keySet(w.Forward.SubjectLabels),
+		fwdTo:      keySet(w.Forward.ToLabels),
 		fwdOther:   keySet(w.Forward.OtherLabels),
 		loc:        opts.Location,
 	}
@@ -77,9 +70,6 @@ func NewParser(w config.Wording, opts *Options) (*Parser, error) {
 			return nil, fmt.Errorf("notice: time zone Europe/Zurich is not available (%v): link time/tzdata into the binary or install tzdata", err)
 		}
 		p.loc = loc
-	}
-	for _, a := range w.TrustedSenders {
-		p.trusted[foldASCII(strings.TrimSpace(a))] = true
 	}
 	for _, a := range opts.OwnAddresses {
 		p.own[foldASCII(strings.TrimSpace(a))] = true
@@ -108,16 +98,34 @@ func MustParser(w config.Wording, opts *Options) *Parser {
 
 // Parse reads one raw RFC 5322 message.
 //
-// It returns a *Notice when the message is a mismatch notice sent by a
-// trusted eIAM sender, directly or forwarded (inline or attached; the
-// forwarder is not checked here: see Notice.Forwarder). A notice that is
-// recognisably one but cannot be fully read comes back with Problems set.
+// It returns a *Notice for every message shaped like a mismatch notice
+// (its subject, or the comparison of the entered and the signed-in data),
+// whoever sent it: delivered directly, or forwarded inline or attached, in
+// any combination, through up to MaxForwards messages. The Notice names
+// the notice's own sender (From), everyone who forwarded it (Forwarders,
+// outermost first) and how the innermost hop carried it (Delivery).
+// Whether those senders are trusted is not decided here: that is sender
+// authentication's business (package ingest/trust), on the outermost
+// sender. A notice that is recognisably one but cannot be fully read comes
+// back with Problems set.
 //
 // It returns an error matching ErrNotANotice (a *NotANoticeError with the
-// reason) for every other message, and another error only when the message
-// cannot be read as a message at all (no header).
-func (p *Parser) Parse(raw []byte) (*event.Notice, error) {
-	return p.parse(raw, 0)
+// reason) for every other message: an automatic reply, a delivery status
+// notification, the service's own mail, list mail, any other mail; a
+// message beyond the parser's limits (MaxDepth, MaxParts, MaxAttached,
+// MaxForwards, MaxHeaderBytes) that is not recognisably a notice is one of
+// kind "unreadable-mail". It returns another error only when the message
+// cannot be read as a message at all (no header), or when ctx ends before
+// the message is read: then the error matches ctx.Err(). The cost is
+// linear in len(raw) whatever the message's shape, and ctx is checked at
+// every MIME part and in every long loop.
+func (p *Parser) Parse(ctx context.Context, raw []byte) (*event.Notice, error) {
+	b := &budget{ctx: ctx}
+	n, err := p.parse(b, normaliseCR(raw))
+	if cerr := ctx.Err(); cerr != nil {
+		return nil, fmt.Errorf("notice: reading the mail stopped before its end: %w", cerr)
+	}
+	return n, err
 }
 
 type header struct {
@@ -166,23 +174,16 @@ func readHeader(h mail.Header) header {
 	return hd
 }
 
-func (p *Parser) parse(raw []byte, depth int) (*event.Notice, error) {
-	br := readers.Get().(*bufio.Reader)
-	br.Reset(bytes.NewReader(raw))
-	defer func() {
-		br.Reset(nil)
-		readers.Put(br)
-	}()
-	th, err := textproto.ReadHeader(br)
+// parse reads the mail raw.
+func (p *Parser) parse(b *budget, raw []byte) (*event.Notice, error) {
+	m, err := p.readMessage(b, raw, "", 0)
 	if err != nil {
+		if errors.Is(err, errHeaderTooBig) {
+			return nil, notNotice("unreadable-mail", "the mail cannot be read: its header is longer than %d KiB, which no real mail's is", MaxHeaderBytes>>10)
+		}
 		return nil, fmt.Errorf("notice: the message header cannot be read: %w (is this an RFC 5322 mail, an .eml file?)", err)
 	}
-	// An unknown charset or transfer encoding still gives a usable entity;
-	// readBodies notes the problem.
-	e, _ := message.New(message.Header{Header: th}, br)
-	h := mail.Header{Header: e.Header}
-	hd := readHeader(h)
-
+	hd, h := m.hd, m.hd.h
 	if h.Has(p.ownHeader) || (hd.from != "" && p.own[hd.from]) {
 		return nil, notNotice("own-mail", "the service's own mail came back (%s)", hd.from)
 	}
@@ -193,90 +194,193 @@ func (p *Parser) parse(raw []byte, depth int) (*event.Notice, error) {
 	if kind := autoReply(h); kind != "" {
 		return nil, notNotice("auto-reply", "an automatic reply (%s), not an eIAM notice", kind)
 	}
-
-	b, werr := readBodies(e, len(raw))
-	if werr != nil {
-		b.problems = append(b.problems, "the MIME structure is broken: "+werr.Error())
+	if err := m.walk(b); err != nil {
+		return nil, err
 	}
-	cands := candidates(b)
-	problems := b.problems
-
-	if p.trusted[hd.from] {
-		n := p.readNotice(hd.subject, cands, problems)
-		if n == nil {
-			if isListMail(h) {
-				return nil, notNotice("list-mail", "a mailing-list or newsletter mail from the eIAM sender %s, not a mismatch notice", hd.from)
-			}
-			return nil, notNotice("no-notice-subject", "mail from the eIAM sender %s that is not a mismatch notice (subject %q)", hd.from, hd.subject)
+	n, err := p.find(b, m, 0)
+	if err != nil {
+		return nil, err
+	}
+	if n != nil {
+		if n.Delivery != event.DeliveryDirect {
+			n.OuterMessageID = hd.messageID
 		}
-		n.From = hd.from
-		n.To = hd.to
-		n.MessageID = hd.messageID
-		n.Date = hd.date()
-		n.Delivery = event.DeliveryDirect
+		if b.exceeded != "" && !slices.ContainsFunc(n.Problems, func(s string) bool { return strings.Contains(s, b.exceeded) }) {
+			n.Problems = append(n.Problems, "the mail cannot be read whole: "+b.exceeded)
+		}
 		return n, nil
 	}
-
-	if depth == 0 {
-		var innerErr error
-		for _, att := range b.attached {
-			n, err := p.parse(att, depth+1)
-			if err == nil {
-				n.Delivery = event.DeliveryAttachedForward
-				n.Forwarders = []string{hd.from}
-				n.OuterMessageID = hd.messageID
-				return n, nil
-			}
-			if innerErr == nil {
-				innerErr = err
-			}
-		}
-		if n, ok, err := p.inlineForward(hd, cands, problems); ok {
-			return n, err
-		}
-		var ne *NotANoticeError
-		if errors.As(innerErr, &ne) && ne.Kind == "untrusted-sender" {
-			return nil, notNotice("untrusted-sender", "forwarded by %s, but the attached message is not from a trusted eIAM sender: %s", orUnknown(hd.from), ne.Reason)
-		}
+	if b.exceeded != "" {
+		return nil, notNotice("unreadable-mail", "the mail cannot be read whole: %s", b.exceeded)
 	}
-
 	if isListMail(h) {
-		return nil, notNotice("list-mail", "a mailing-list or newsletter mail from %s", orUnknown(hd.from))
+		return nil, notNotice("list-mail", "a mailing-list or newsletter mail from %s, not a mismatch notice", orUnknown(hd.from))
 	}
-	if _, _, ok := p.matchSubject(hd.subject); ok || p.readNotice("", cands, nil) != nil {
-		return nil, notNotice("untrusted-sender", "looks like a mismatch notice but the sender %s is not a trusted eIAM sender: possibly forged, not acted on", orUnknown(hd.from))
-	}
-	return nil, notNotice("no-notice-subject", "neither an eIAM mismatch notice nor a forwarded one (from %s, subject %q)", orUnknown(hd.from), hd.subject)
+	return nil, notNotice("no-notice-subject", "neither an eIAM mismatch notice nor a forwarded one (from %s, subject %q)", orUnknown(hd.from), truncate(hd.subject, 200))
 }
 
-// inlineForward looks for a forwarded notice quoted in the body. ok is
-// false when the body holds no forward header block.
-func (p *Parser) inlineForward(hd header, cands []*candidate, problems []string) (*event.Notice, bool, error) {
-	for _, c := range cands {
-		fw, found := p.findForward(c.get())
-		if !found {
-			continue
-		}
-		if !p.trusted[fw.from] {
-			if _, _, subj := p.matchSubject(fw.subject); subj {
-				return nil, true, notNotice("untrusted-sender", "forwarded by %s, but the quoted sender %s is not a trusted eIAM sender", orUnknown(hd.from), orUnknown(fw.from))
-			}
-			continue
-		}
-		n := p.readNotice(fw.subject, []*candidate{{items: fw.rest, html: c.html, parsed: true}}, problems)
-		if n == nil {
-			return nil, true, notNotice("no-notice-subject", "forwarded mail from the eIAM sender %s that is not a mismatch notice (subject %q)", fw.from, fw.subject)
-		}
-		n.From = fw.from
-		// A quoted notice has no Message-ID of its own; the outer one
-		// is the forward's.
-		n.OuterMessageID = hd.messageID
-		n.Date = hd.date()
-		n.Delivery = event.DeliveryInlineForward
-		n.Forwarders = []string{hd.from}
-		return n, true, nil
+// msg is one message of a mail: the mail itself, or a message
+// attached to it.
+type msg struct {
+	hd    header
+	body  []byte
+	part  string // its IMAP part number; "" for the mail itself
+	depth int    // the MIME depth of its top entity
+	bs    *bodies
+	cands []*candidate
+}
+
+// readMessage reads the header of the message raw.
+func (p *Parser) readMessage(b *budget, raw []byte, part string, depth int) (*msg, error) {
+	th, body, err := splitHeader(raw)
+	if err != nil {
+		return nil, err
 	}
-	return nil, false, nil
+	return &msg{hd: readHeader(mail.Header{Header: message.Header{Header: th}}), body: body, part: part, depth: depth}, nil
+}
+
+// walk reads the message's MIME structure into its bodies.
+func (m *msg) walk(b *budget) error {
+	m.bs = &bodies{}
+	w := walker{b: b, out: m.bs}
+	if err := w.walk(m.hd.h.Header.Header, m.body, m.depth, m.part, true); err != nil && !errors.Is(err, errLimit) {
+		return err
+	}
+	if b.exceeded != "" {
+		m.bs.problem("the mail cannot be read whole: %s", b.exceeded)
+	}
+	m.cands = candidates(b, m.bs)
+	return nil
+}
+
+// find looks for the notice in the message m, forwarded through level
+// messages so far: in a message attached to it (the attached forward), in
+// a forward header block in its text (the inline forward), in m itself.
+// It returns nil when m holds no notice.
+func (p *Parser) find(b *budget, m *msg, level int) (*event.Notice, error) {
+	for _, att := range m.bs.attached {
+		if level+1 > MaxForwards {
+			b.exceed("the notice is forwarded through more than %d messages; the parser follows no more", MaxForwards)
+			break
+		}
+		inner, err := p.readMessage(b, att.raw, att.part, att.depth+1)
+		if err != nil {
+			if errors.Is(err, errHeaderTooBig) {
+				b.exceed("the message attached as part %s has a header longer than %d KiB", att.part, MaxHeaderBytes>>10)
+			}
+			continue // an attached message without a readable header holds no notice
+		}
+		if err := inner.walk(b); err != nil {
+			return nil, err
+		}
+		n, err := p.find(b, inner, level+1)
+		if err != nil {
+			return nil, err
+		}
+		if n == nil {
+			continue
+		}
+		// Forward header blocks in m's own text quote the forwards the
+		// attachment came through before it reached m's sender.
+		var quoted []string
+		for _, fw := range p.forwardChain(b, m.cands, MaxForwards-level-1) {
+			quoted = append(quoted, fw.from)
+		}
+		n.Forwarders = append(append([]string{m.hd.from}, quoted...), n.Forwarders...)
+		if n.Delivery == event.DeliveryDirect {
+			n.Delivery = event.DeliveryAttachedForward
+			n.Part = att.part
+		}
+		return n, nil
+	}
+	if b.ctx.Err() != nil {
+		return nil, b.ctx.Err()
+	}
+	if n := p.inlineForward(b, m, level); n != nil {
+		return n, nil
+	}
+	n := p.readNotice(m.hd.subject, m.cands, m.bs.problems)
+	if n == nil {
+		return nil, nil
+	}
+	n.From = m.hd.from
+	n.To = m.hd.to
+	n.MessageID = m.hd.messageID
+	n.Date = m.hd.date()
+	n.Delivery = event.DeliveryDirect
+	return n, nil
+}
+
+// inlineForward looks for a notice quoted in m's text under one or more
+// forward header blocks (a forward of a forward quotes both): the notice
+// is under the innermost block that holds one; its sender and recipients
+// are that block's, and the blocks above it name the forwarders in
+// between.
+func (p *Parser) inlineForward(b *budget, m *msg, level int) *event.Notice {
+	limit := MaxForwards - level
+	chains := make([][]forwardBlock, len(m.cands))
+	deepest := -1
+	for i, c := range m.cands {
+		chains[i] = p.forwardChain(b, []*candidate{c}, limit)
+		if len(chains[i]) > 0 && (deepest < 0 || len(chains[i]) > len(chains[deepest])) {
+			deepest = i
+		}
+	}
+	if deepest < 0 {
+		return nil
+	}
+	ref := chains[deepest]
+	for j := len(ref) - 1; j >= 0; j-- {
+		// The text of every body (text and HTML) under its block j.
+		var rests []*candidate
+		for i, ch := range chains {
+			if len(ch) > j {
+				rests = append(rests, &candidate{b: b, items: ch[j].rest, html: m.cands[i].html, parsed: true})
+			}
+		}
+		n := p.readNotice(ref[j].subject, rests, m.bs.problems)
+		if n == nil {
+			continue
+		}
+		n.From = ref[j].from
+		n.To = ref[j].to
+		// A quoted notice has no Message-ID of its own, and its date
+		// is written in words: the forwarding message's date stands.
+		n.Date = m.hd.date()
+		n.Delivery = event.DeliveryInlineForward
+		n.Forwarders = []string{m.hd.from}
+		for _, fw := range ref[:j] {
+			n.Forwarders = append(n.Forwarders, fw.from)
+		}
+		return n
+	}
+	return nil
+}
+
+// forwardChain returns the forward header blocks of the first of cands
+// that has any, outermost first, each found in what follows the one
+// before: at most limit (more are noted as a limit reached).
+func (p *Parser) forwardChain(b *budget, cands []*candidate, limit int) []forwardBlock {
+	for _, c := range cands {
+		var chain []forwardBlock
+		items := c.get()
+		for {
+			fw, ok := p.findForward(items)
+			if !ok {
+				break
+			}
+			if len(chain) == limit {
+				b.exceed("the notice is forwarded through more than %d messages; the parser follows no more", MaxForwards)
+				break
+			}
+			chain = append(chain, fw)
+			items = fw.rest
+		}
+		if len(chain) > 0 {
+			return chain
+		}
+	}
+	return nil
 }
 
 func notNotice(kind, format string, args ...any) *NotANoticeError {
@@ -349,6 +453,33 @@ func extractAddress(s string) string {
 		found = f
 	}
 	return found
+}
+
+// extractAddresses finds the e-mail addresses in the free-text value of a
+// quoted To line ("Martina Graf <martina.graf@be.ch>; Peter Aebi
+// <peter.aebi@be.ch>"), ASCII-folded, in order; nil when it names none (a
+// mail program may quote names only).
+func extractAddresses(s string) []string {
+	if as, err := mail.ParseAddressList(s); err == nil && len(as) > 0 {
+		out := make([]string, len(as))
+		for i, a := range as {
+			out[i] = foldASCII(a.Address)
+		}
+		return out
+	}
+	var out []string
+	for _, f := range strings.FieldsFunc(s, func(r rune) bool {
+		return isSpace(r) || strings.ContainsRune("<>[]()\"',;", r)
+	}) {
+		f = strings.TrimPrefix(strings.TrimPrefix(f, "mailto:"), "MAILTO:")
+		if strings.Count(f, "@") != 1 || strings.HasPrefix(f, "@") || strings.HasSuffix(f, "@") {
+			continue
+		}
+		if f = foldASCII(strings.Trim(f, ".")); !slices.Contains(out, f) {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // foldASCII maps the ASCII capitals of an address to lower case and leaves

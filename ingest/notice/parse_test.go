@@ -2,6 +2,8 @@ package notice
 
 import (
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,7 +16,7 @@ import (
 func mustParse(t *testing.T, raw string) (*event.Notice, error) {
 	t.Helper()
 	p := MustParser(config.DefaultWording(), nil)
-	return p.Parse([]byte(strings.ReplaceAll(raw, "\n", "\r\n")))
+	return p.Parse(t.Context(), []byte(strings.ReplaceAll(raw, "\n", "\r\n")))
 }
 
 const directHead = "From: eIAM <noreply@eiam.admin.ch>\nTo: su@be.ch\nMessage-ID: <a@eiam.admin.ch>\nDate: Mon, 20 Jul 2026 19:49:00 +0100\nMIME-Version: 1.0\n"
@@ -137,8 +139,6 @@ func TestNotANotice(t *testing.T) {
 	tests := []struct {
 		name, raw, kind string
 	}{
-		{"look-alike sender", "From: eIAM <noreply@eiam-admin.ch>\n" + notice, "untrusted-sender"},
-		{"display name only", "From: \"noreply@eiam.admin.ch\" <x@evil.example>\n" + notice, "untrusted-sender"},
 		{"auto reply", "From: a@be.ch\nAuto-Submitted: auto-replied\n" + notice, "auto-reply"},
 		{"own mail", "From: eiamtriage@be.ch\nX-Eiamtriage: 1\n" + notice, "own-mail"},
 		{"dsn", "From: MAILER-DAEMON@be.ch\nSubject: Undelivered\nContent-Type: multipart/report; report-type=delivery-status; boundary=x\n\n--x\nContent-Type: text/plain\n\nfailed\n--x--\n", "dsn"},
@@ -210,7 +210,7 @@ func TestPathologicalInputsEnd(t *testing.T) {
 			done := make(chan struct{})
 			go func() {
 				defer close(done)
-				_, _ = p.Parse([]byte(raw))
+				_, _ = p.Parse(t.Context(), []byte(raw))
 			}()
 			select {
 			case <-done:
@@ -221,30 +221,82 @@ func TestPathologicalInputsEnd(t *testing.T) {
 	}
 }
 
-// TestSenderMustBeOneAddress: an address in a display name, a From that
-// does not parse, or several senders never make a trusted notice.
-func TestSenderMustBeOneAddress(t *testing.T) {
-	body := "Subject: eIAM: User data mismatch – A B\nContent-Type: text/plain\n\nEntered in the eIAM portal:\n First name: A\n Last name: B\n E-mail: a@b.ch\n\nSigned-in user:\n First name: A\n Last name: B\n E-mail: a@b.ch\n"
-	for _, from := range []string{
-		`"noreply@eiam.admin.ch" evil@x.com`,
-		`noreply@eiam.admin.ch <evil@x.com`,
-		`noreply@eiam.admin.ch, evil@x.com`,
-		`eIAM <noreply@eiam.admin.ch>, <evil@x.com>`,
+// TestSendersAsWritten: the parser reads every notice-shaped mail whoever
+// sent it, and names its sender as written, ASCII-folded only: a
+// look-alike stays a look-alike (trust decides), and a From that is not
+// exactly one address, directly or quoted, is no sender at all ("").
+func TestSendersAsWritten(t *testing.T) {
+	body := "Subject: eIAM: User data mismatch – A B\nContent-Type: text/plain; charset=utf-8\n\nEntered in the eIAM portal:\n First name: A\n Last name: B\n E-mail: a@b.ch\n\nSigned-in user:\n First name: A\n Last name: B\n E-mail: a@b.ch\n"
+	for from, want := range map[string]string{
+		"eIAM <noreply@eiam-admin.ch>":                "noreply@eiam-admin.ch",
+		`"noreply@eiam.admin.ch" <x@evil.example>`:    "x@evil.example",
+		"eIAM <NoReply@EIAM.Admin.CH>":                "noreply@eiam.admin.ch",
+		"eIAM <noreply@eİam.admİn.ch>":                "noreply@eİam.admİn.ch",
+		`"noreply@eiam.admin.ch" evil@x.com`:          "",
+		`noreply@eiam.admin.ch <evil@x.com`:           "",
+		`noreply@eiam.admin.ch, evil@x.com`:           "",
+		`eIAM <noreply@eiam.admin.ch>, <evil@x.com>`:  "",
+		"=?utf-8?q?eIAM?= <noreply@eiam.admin.ch>":    "noreply@eiam.admin.ch",
+		"Sara Bianchi <sara.b\u0130anchi@t\u0130.ch>": "sara.b\u0130anchi@t\u0130.ch",
 	} {
 		t.Run(from, func(t *testing.T) {
 			n, err := mustParse(t, "From: "+from+"\n"+body)
-			if !errors.Is(err, ErrNotANotice) {
-				t.Fatalf("From: %s gave a notice %+v", from, n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n.From != want || n.Delivery != event.DeliveryDirect {
+				t.Errorf("From %q delivery %s, want %q direct", n.From, n.Delivery, want)
 			}
 		})
 	}
-	for _, quoted := range []string{"noreply@eiam.admin.ch <evil@x.com", "noreply@eiam.admin.ch evil@x.com"} {
+	for quoted, want := range map[string]string{
+		"noreply@eiam.admin.ch <evil@x.com":   "",
+		"noreply@eiam.admin.ch evil@x.com":    "",
+		"eIAM [mailto:noreply@eiam.admin.ch]": "noreply@eiam.admin.ch",
+		"eIAM <noreply@eİam.admİn.ch>":        "noreply@eİam.admİn.ch",
+		"eIAM":                                "",
+	} {
 		t.Run("quoted "+quoted, func(t *testing.T) {
 			raw := "From: sara@ti.ch\nSubject: WG: x\n\nVon: " + quoted + "\nBetreff: eIAM: User data mismatch – A B\n\n" + body[strings.Index(body, "Entered"):]
 			n, err := mustParse(t, raw)
-			if err == nil {
-				t.Fatalf("quoted From %q gave a notice from %s", quoted, n.From)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n.From != want || n.Delivery != event.DeliveryInlineForward || n.Forwarder() != "sara@ti.ch" {
+				t.Errorf("From %q delivery %s forwarder %q, want %q inline from sara@ti.ch", n.From, n.Delivery, n.Forwarder(), want)
 			}
 		})
+	}
+}
+
+// TestForwardChains: a notice quoted under several header blocks is the
+// innermost block's, every block above it names a forwarder, and beyond
+// MaxForwards the parser follows no further and says so.
+func TestForwardChains(t *testing.T) {
+	notice := "Profil-ID: p-1\nAnmeldung am: 20.07.2026 19:49\n\nAttribut | Im eIAM-Portal erfasst | Angemeldeter Benutzer\nVorname | A | A\nNachname | B | B\nE-Mail | a@be.ch | a@gmail.com\n"
+	block := func(from, to string) string {
+		return "Bitte ansehen.\n\nVon: " + from + "\nGesendet: Montag, 20. Juli 2026 19:49\nAn: " + to + "\nBetreff: WG: eIAM: Abweichende Benutzerdaten – A B\n\n"
+	}
+	chain := func(hops int) string {
+		body := "Von: eIAM <noreply@eiam.admin.ch>\nGesendet: Montag, 20. Juli 2026 19:49\nAn: Urs <u0@be.ch>\nBetreff: eIAM: Abweichende Benutzerdaten – A B\n\n" + notice
+		for i := 1; i < hops; i++ {
+			body = block(fmt.Sprintf("U%d <u%d@be.ch>", i, i), fmt.Sprintf("<u%d@be.ch>", i+1)) + body
+		}
+		return "From: Martina Graf <martina.graf@be.ch>\nSubject: WG: x\nContent-Type: text/plain; charset=utf-8\n\n" + body
+	}
+	n, err := mustParse(t, chain(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.From != "noreply@eiam.admin.ch" || !slices.Equal(n.Forwarders, []string{"martina.graf@be.ch", "u2@be.ch", "u1@be.ch"}) ||
+		!slices.Equal(n.To, []string{"u0@be.ch"}) || n.Delivery != event.DeliveryInlineForward || !n.Readable() || n.Actual.Email != "a@gmail.com" {
+		t.Errorf("from %q forwarders %q to %q delivery %s problems %q actual %+v", n.From, n.Forwarders, n.To, n.Delivery, n.Problems, n.Actual)
+	}
+	n, err = mustParse(t, chain(MaxForwards+2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.Readable() || !strings.Contains(strings.Join(n.Problems, " "), "forwarded through more than 8 messages") {
+		t.Errorf("a chain of %d: problems %q", MaxForwards+2, n.Problems)
 	}
 }

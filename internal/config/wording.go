@@ -58,15 +58,18 @@ type Language struct {
 
 // ForwardWording is how mail programs mark a forwarded message in its body.
 type ForwardWording struct {
-	// Markers are separator lines, such as Gmail's
-	// "---------- Forwarded message ---------"; matched with the dashes
-	// trimmed, case-insensitively.
+	// Markers are the lines a mail program writes above the quoted
+	// header block, such as Gmail's "---------- Forwarded message
+	// ---------" or Apple Mail's "Begin forwarded message:"; matched with
+	// dashes and a trailing colon trimmed, case-insensitively.
 	Markers []string `yaml:"markers" json:"markers"`
-	// FromLabels and SubjectLabels are the labels of the quoted header
-	// block (Outlook's "Von:" ... "Betreff:").
+	// FromLabels, SubjectLabels and ToLabels are the labels of the quoted
+	// header block (Outlook's "Von:" ... "An:" ... "Betreff:"), in text or
+	// in an HTML header table (Thunderbird's).
 	FromLabels    []string `yaml:"from_labels" json:"from_labels"`
 	SubjectLabels []string `yaml:"subject_labels" json:"subject_labels"`
-	// OtherLabels are further header-block labels (Date, To, Cc, Sent).
+	ToLabels      []string `yaml:"to_labels" json:"to_labels"`
+	// OtherLabels are further header-block labels (Date, Cc, Sent).
 	OtherLabels []string `yaml:"other_labels" json:"other_labels"`
 }
 
@@ -141,15 +144,22 @@ func DefaultWording() Wording {
 		},
 		Forward: ForwardWording{
 			Markers: []string{
+				// Gmail; Thunderbird writes the same words ("Forwarded Message").
 				"Forwarded message", "Message transféré", "Weitergeleitete Nachricht",
-				"Messaggio inoltrato", "Original Message", "Ursprüngliche Nachricht",
-				"Message d'origine", "Messaggio originale",
+				"Messaggio inoltrato",
+				// Outlook.
+				"Original Message", "Ursprüngliche Nachricht", "Message d'origine",
+				"Messaggio originale",
+				// Apple Mail.
+				"Begin forwarded message", "Anfang der weitergeleiteten Nachricht",
+				"Début du message réexpédié", "Inizio messaggio inoltrato",
 			},
-			FromLabels:    []string{"Von", "De", "Da", "From"},
-			SubjectLabels: []string{"Betreff", "Objet", "Oggetto", "Subject"},
+			FromLabels:    []string{"Von", "De", "Da", "From", "Mittente"},
+			SubjectLabels: []string{"Betreff", "Objet", "Oggetto", "Subject", "Sujet"},
+			ToLabels:      []string{"An", "À", "A", "To", "Pour"},
 			OtherLabels: []string{
-				"Gesendet", "Datum", "An", "Cc", "Envoyé", "Date", "À", "A", "Inviato",
-				"Data", "Sent", "To",
+				"Gesendet", "Datum", "Cc", "Kopie", "Envoyé", "Date", "Inviato", "Data",
+				"Sent", "Reply-To", "Antwort an", "Répondre à", "Rispondi a",
 			},
 		},
 	}

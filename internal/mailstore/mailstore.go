@@ -201,8 +201,15 @@ func nth(body []byte, boundary string, n int) ([]byte, error) {
 			break
 		}
 		at := pos + i
-		if at == 0 || body[at-1] == '\n' {
-			after := at + len(delim)
+		after := at + len(delim)
+		line := body[after:]
+		if eol := bytes.IndexByte(line, '\n'); eol >= 0 {
+			line = line[:eol]
+		}
+		// A delimiter line is the boundary alone (or closing with "--"):
+		// "--b10" is no delimiter of the boundary "b1".
+		delimiter := bytes.HasPrefix(line, []byte("--")) || len(bytes.Trim(line, " \t\r")) == 0
+		if delimiter && (at == 0 || body[at-1] == '\n') {
 			if bytes.HasPrefix(body[after:], []byte("--")) {
 				starts = append(starts, -at) // the closing delimiter
 				break

@@ -17,6 +17,10 @@ func TestPart(t *testing.T) {
 		"--out\r\nContent-Type: message/rfc822\r\n\r\n" + inner + "\r\n--out--\r\nepilogue\r\n"
 	b64 := "From: x@be.ch\nContent-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: message/rfc822\nContent-Transfer-Encoding: base64\n\n" +
 		wrap(base64.StdEncoding.EncodeToString([]byte(innermost))) + "\n--b--\n"
+	// The boundary b1 begins the boundary b10 of the multipart inside it.
+	prefixed := "From: x@be.ch\r\nContent-Type: multipart/mixed; boundary=b1\r\n\r\n--b1\r\n" +
+		"Content-Type: multipart/mixed; boundary=b10\r\n\r\n--b10\r\nContent-Type: text/plain\r\n\r\nnote\r\n" +
+		"--b10\r\nContent-Type: message/rfc822\r\n\r\n" + innermost + "\r\n--b10--\r\n\r\n--b1--\r\n"
 	tests := []struct {
 		name, raw, part, want, err string
 	}{
@@ -31,6 +35,7 @@ func TestPart(t *testing.T) {
 		{"zero", outer, "0", "", `"0" is not a part number`},
 		{"too deep", outer, strings.Repeat("1.", 40) + "1", "", "deeper than 32 levels"},
 		{"no header end", "From: x", "1", "", "the header has no end"},
+		{"a boundary that begins another", prefixed, "1.2", innermost, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -16,7 +16,9 @@ import email.policy
 import json
 import re
 import sys
+import datetime as dt
 from email.utils import getaddresses, parseaddr
+from zoneinfo import ZoneInfo
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -199,6 +201,24 @@ def from_addr(msg):
     return parseaddr(str(msg.get("From", "")))[1].lower()
 
 
+def ascii_fold(a: str) -> str:
+    return "".join(c.lower() if "A" <= c <= "Z" else c for c in a)
+
+
+def addr(v) -> str:
+    return ascii_fold(parseaddr(str(v or ""))[1])
+
+
+def subject_name(subj: str) -> str:
+    m = re.search(r"\s[\u2013\u2014-]\s*(.*)$", PREFIX.sub("", subj))
+    return " ".join(m.group(1).split()) if m else ""
+
+
+def swiss(raw: str) -> str:
+    d = dt.datetime.strptime(raw, "%d.%m.%Y %H:%M").replace(tzinfo=ZoneInfo("Europe/Zurich"))
+    return d.isoformat()
+
+
 def subject_lang(subj):
     s = PREFIX.sub("", subj)
     for code, w in W.items():
@@ -215,7 +235,7 @@ def check_file(path: Path, g: dict) -> list[str]:
         if len(ln) > 998:
             errs.append("line longer than 998")
     head = raw.split(b"\n\n", 1)[0]
-    if any(c > 127 for c in head):
+    if any(c > 127 for ln in head.split(b"\n") if not ln.startswith((b"From:", b"To:")) for c in ln):
         errs.append("8-bit header")
     msg = email.message_from_bytes(raw, policy=email.policy.default)
     for h in ("Message-ID", "Date", "From", "To", "Subject", "MIME-Version"):
@@ -248,44 +268,29 @@ def check_file(path: Path, g: dict) -> list[str]:
         got = {"class": "not-a-notice", "not_a_notice": "list-mail"}
     if got:
         return errs + compare(g, got, path)
-    # --- locate the notice
-    notice, delivery, body_lines, tables = msg, "direct", None, None
-    if from_addr(msg) not in TRUSTED:
-        att = [p for p in msg.walk() if p.get_content_type() == "message/rfc822"]
-        if att:
-            notice, delivery = att[0].get_content(), "attached-forward"
-            if from_addr(notice) not in TRUSTED:
-                return errs + compare(g, {"class": "not-a-notice", "not_a_notice": "untrusted-sender"}, path)
-            subj = str(notice["Subject"])
-        else:
-            plain, html, _ = texts(msg)
-            lines = []
-            if html:
-                h = H()
-                h.feed(html)
-                lines = h.lines + [h.cur]
-            elif plain:
-                lines = plain.split("\n")
-            quoted = None
-            for i, ln in enumerate(lines):
-                m = re.match(r"\s*(Von|De|Da|From)\s*:\s*(.*)", ln)
-                if m and i + 5 < len(lines) and any(
-                        re.match(r"\s*(Betreff|Objet|Oggetto|Subject)\s*:", x) for x in lines[i:i + 5]):
-                    v = m.group(2)
-                    mm = re.search(r"mailto:([^\]\s]+)\]", v)
-                    quoted = (mm.group(1) if mm else parseaddr(v)[1]).lower()
-                    for x in lines[i:i + 5]:
-                        ms = re.match(r"\s*(Betreff|Objet|Oggetto|Subject)\s*:\s*(.*)", x)
-                        if ms:
-                            subj = ms.group(2)
-                    break
-            if quoted is None or quoted not in TRUSTED:
-                return errs + compare(g, {"class": "not-a-notice", "not_a_notice": "untrusted-sender"}, path)
-            delivery = "inline-forward"
+    # --- locate the notice, whoever sent it: attached, quoted inline, or the mail itself
+    loc = locate(msg)
+    if loc is None:
+        if msg.get("List-Id"):
+            return errs + compare(g, {"class": "not-a-notice", "not_a_notice": "list-mail"}, path)
+        return errs + compare(g, {"class": "not-a-notice", "not_a_notice": "no-notice-subject"}, path)
+    notice, delivery, subj, env = loc["holder"], loc["delivery"], loc["subject"], loc["env"]
+    quoted = env["from"]
+    body_lines, tables = None, None
     code = subject_lang(subj)
+    if code is None:  # no notice subject: the language of the headings
+        plain, html, _ = texts(notice)
+        code = next((c for c, w in W.items() if w["exp"] in (plain or html or "")), None)
     if code is None:
         return errs + compare(g, {"class": "not-a-notice", "not_a_notice": "no-notice-subject"}, path)
-    got = {"language": code, "delivery": delivery}
+    got = {"language": code, "delivery": delivery, "subject": subj, "subject_name": subject_name(subj)}
+    got.update(env)
+    sender_kind = sender_rule(quoted)
+    if sender_kind:
+        got["not_a_notice"] = sender_kind
+    q = daemon_trust(raw, msg, quoted, env.get("forwarders", []))
+    if q:
+        got["quarantine"] = q
     plain, html, _ = texts(notice)
     layout, rows = None, None
     if html:
@@ -305,12 +310,17 @@ def check_file(path: Path, g: dict) -> list[str]:
         if r2 is not None and rows is not None and values(r2, code) != values(rows, code):
             errs.append("text and html parts disagree")
     meta, extra_meta = parse_rows(body_lines, code)
-    if body_lines and find_lang_by_body(body_lines) != code:
+    if body_lines and find_lang_by_body(body_lines) not in (code, None):
         errs.append(f"body language {find_lang_by_body(body_lines)} != subject language {code}")
     got.update(meta)
+    if "signed_in_raw" in meta:
+        got["signed_in_at"] = swiss(meta["signed_in_raw"])
     if rows is None:
         got["unreadable"] = True
         got["class"] = "review"
+        got["expected"] = got["actual"] = {"given_name": "", "family_name": "", "email": ""}
+        if extra_meta:
+            got["extra_rows"] = extra_meta
     else:
         got["layout"] = layout
         exp, act, extra_attr = values(rows, code)
@@ -318,7 +328,144 @@ def check_file(path: Path, g: dict) -> list[str]:
         if extra_meta + extra_attr:
             got["extra_rows"] = extra_meta + extra_attr
         got["class"] = classify(tuple(exp.values()), tuple(act.values()))[0]
+    if sender_kind:
+        got["class"] = "not-a-notice"
+    if not got.get("subject_name"):
+        got.pop("subject_name")
     return errs + compare(g, got, path)
+
+
+FROM_L = r"(Von|De|Da|From|Mittente)"
+SUBJ_L = r"(Betreff|Objet|Oggetto|Subject|Sujet)"
+TO_L = r"(An|À|A|To|Pour)"
+MARKER = re.compile(r"^\s*-{5,}.*-{5,}\s*$|^\s*(Begin forwarded message|Anfang der weitergeleiteten Nachricht|"
+                    r"Début du message réexpédié|Inizio messaggio inoltrato)\s*:\s*$|^_{10,}$")
+
+
+def lab_value(line, labels):
+    m = re.match(r"\s*" + labels + r"\s*:\s*(.*)$", line)
+    return m.group(2).strip() if m else None
+
+
+def quoted_addr(v):
+    m = re.search(r"mailto:([^\]\s]+)\]", v)
+    a = m.group(1) if m else parseaddr(v)[1]
+    return ascii_fold(a) if a.count("@") == 1 else ""
+
+
+def body_lines_of(msg):
+    plain, html, _ = texts(msg)
+    if plain:
+        return plain.split("\n"), []
+    if html:
+        h = H()
+        h.feed(html)
+        return h.lines + [h.cur], h.tables
+    return [], []
+
+
+def header_blocks(lines, tables):
+    """The forward header blocks in a body, in order: (from, to, subject)."""
+    blocks = []
+    i = 0
+    while i < len(lines):
+        f = lab_value(lines[i], FROM_L)
+        before = [x for x in lines[max(0, i - 10):i] if x.strip()][-4:]
+        window = before + [x for x in lines[i:i + 12] if x.strip()][:5]
+        if f is not None and "@" in f and any(lab_value(x, SUBJ_L) is not None for x in window):
+            to = next((lab_value(x, TO_L) for x in window if lab_value(x, TO_L) is not None), "")
+            subj = next(lab_value(x, SUBJ_L) for x in window if lab_value(x, SUBJ_L) is not None)
+            blocks.append((quoted_addr(f), [quoted_addr(to)] if quoted_addr(to) else None, subj))
+            i += 4
+        i += 1
+    for t in tables:  # Thunderbird's header table: two cells a row
+        rows = {re.sub(r"\s*:\s*$", "", r[0].strip()): r[1].strip() for r in t if len(r) == 2}
+        f = next((v for k, v in rows.items() if re.fullmatch(FROM_L, k)), None)
+        if f:
+            to = next((v for k, v in rows.items() if re.fullmatch(TO_L, k)), "")
+            blocks.append((quoted_addr(f), [quoted_addr(to)] if to else None,
+                           next(v for k, v in rows.items() if re.fullmatch(SUBJ_L, k))))
+    return blocks
+
+
+def notice_like(msg) -> bool:
+    lines, tables = body_lines_of(msg)
+    text = "\n".join(lines) + str(tables)
+    return subject_lang(str(msg["Subject"] or "")) is not None or any(
+        w["exp"] in text and w["act"] in text for w in W.values())
+
+
+def locate(msg):
+    """Where the notice is: attached (at any depth), quoted under header blocks, or the mail itself."""
+    for i, part in enumerate(msg.iter_parts() if msg.is_multipart() else [], 1):
+        if part.get_content_type() != "message/rfc822":
+            continue
+        r = locate(part.get_content())
+        if r is None:
+            continue
+        lines, tables = body_lines_of(msg)
+        env = r["env"]
+        env["forwarders"] = [addr(msg["From"])] + [b[0] for b in header_blocks(lines, tables)] + env.get("forwarders", [])
+        env["outer_message_id"] = str(msg["Message-ID"])
+        if r["delivery"] == "direct":
+            r["delivery"] = "attached-forward"
+            env["part"] = str(i)
+        elif env.get("part"):
+            env["part"] = f"{i}.{env['part']}"
+        env.pop("_direct", None)
+        return r
+    lines, tables = body_lines_of(msg)
+    blocks = header_blocks(lines, tables)
+    if blocks:
+        f, to, subj = blocks[-1]
+        env = {"from": f, "date": msg["Date"].datetime.isoformat(), "outer_message_id": str(msg["Message-ID"]),
+               "forwarders": [addr(msg["From"])] + [b[0] for b in blocks[:-1]]}
+        if to:
+            env["to"] = to
+        return {"holder": msg, "delivery": "inline-forward", "subject": subj, "env": env}
+    if not notice_like(msg):
+        return None
+    env = {"from": addr(msg["From"]), "message_id": str(msg["Message-ID"]),
+           "to": [ascii_fold(a) for _, a in getaddresses([str(msg["To"])])], "date": msg["Date"].datetime.isoformat()}
+    return {"holder": msg, "delivery": "direct", "subject": str(msg["Subject"]), "env": env}
+
+
+EIAM = {"noreply@eiam.admin.ch"}
+SUPERUSERS = {"martina.graf@be.ch", "peter.aebi@be.ch"}  # deploy/eiamtriage.example.yaml, mailbox be
+
+
+def plain_ascii(a):
+    return a.count("@") == 1 and a.isascii() and "." in a.split("@")[1]
+
+
+def sender_rule(notice_from):
+    if not plain_ascii(notice_from):
+        return "ambiguous-sender"
+    return None if notice_from in EIAM else "untrusted-sender"
+
+
+def daemon_trust(raw, msg, notice_from, forwarders):
+    """Sender authentication as NOTICE.md section 5 says, read from the file: the topmost
+    Authentication-Results of mx.be.ch decides."""
+    outer = addr(msg["From"])
+    if not plain_ascii(outer):
+        return "ambiguous-sender"
+    if forwarders and forwarders[0] not in SUPERUSERS:
+        return "untrusted-forwarder"
+    kind = sender_rule(notice_from)
+    if kind:
+        return kind
+    head = raw.split(b"\n\n", 1)[0].decode("utf-8")
+    ars = [re.sub(r"\s+", " ", v) for v in re.findall(r"^Authentication-Results:(.*(?:\n[ \t].*)*)", head, re.M)]
+    ars = [v.strip() for v in ars if v.strip().startswith("mx.be.ch;")]
+    if not ars:
+        return "unauthenticated"
+    dom = outer.split("@")[1]
+    top = ars[0]
+    if re.search(r"dmarc=pass header\.from=" + re.escape(dom) + r"\b", top) or \
+            re.search(r"dkim=pass header\.d=(\S+)", top) and dom.endswith(re.search(r"dkim=pass header\.d=([^\s;]+)", top).group(1)):
+        return None
+    return "unauthenticated"
 
 
 def compare(g, got, path):

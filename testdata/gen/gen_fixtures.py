@@ -104,7 +104,22 @@ SUPERUSERS = {
     "lukas": ("Lukas Gerber", "lukas.gerber@gef.be.ch"),
     "reto": ("Reto Caduff", "reto.caduff@gr.ch"),
 }
+SUPERUSERS.update({
+    "peter": ("Peter Aebi", "peter.aebi@be.ch"),
+    # colleagues who forward a notice to a superuser (not superusers themselves)
+    "claire": ("Claire Dubois", "claire.dubois@be.ch"),
+    "marco": ("Marco Pellandini", "marco.pellandini@be.ch"),
+    "james": ("James Miller", "james.miller@be.ch"),
+    "urs": ("Urs Zbinden", "urs.zbinden@gef.be.ch"),
+    "sara_lookalike": ("Sara Bianchi", "sara.b\u0130anchi@t\u0130.ch"),
+})
 DEFAULT_SU = {"de": "martina", "fr": "olivier", "it": "sara", "en": "nathalie"}
+# Who forwards a notice to the service by default: the superusers of the example configuration's
+# mailbox "be" (deploy/eiamtriage.example.yaml), whose forwards are trusted.
+FWD_SU = {"de": "martina", "fr": "peter", "it": "martina", "en": "peter"}
+BE_SUPERUSERS = {"martina.graf@be.ch", "peter.aebi@be.ch"}
+EIAM_SENDERS = {"noreply@eiam.admin.ch"}
+AUTHSERV = "mx.be.ch"  # the example configuration's authserv_id
 
 # ---------------------------------------------------------------- reference classifier (spec section 4)
 
@@ -219,12 +234,14 @@ class Part:
 
     def bytes(self) -> bytes:
         h = "".join(fold(k, v) for k, v in self.headers)
-        return h.encode("ascii") + b"\n" + self.body
+        return h.encode("utf-8") + b"\n" + self.body
 
 
 def fold(name: str, value: str, width: int = 76) -> str:
-    """Fold a header at spaces; value must be ASCII (encoded words already applied)."""
-    value.encode("ascii")
+    """Fold a header at spaces; value must be ASCII (encoded words already applied), but for an
+    address in From or To, which may be UTF-8 as RFC 6532 allows (the look-alike senders)."""
+    if name not in ("From", "To") or value.isascii():
+        value.encode("ascii")
     if "\n" in value:  # pre-folded
         return f"{name}: {value}\n"
     words = value.split(" ")
@@ -489,6 +506,7 @@ class Notice:
             x for x in (clean(self.exp[0]), clean(self.exp[1])) if x)
         dash = spec.get("dash", "\u2013")
         self.subject = f"{w['subject']} {dash} {name}"
+        self.subject_name = " ".join(name.split())
         if spec.get("curly"):
             self.intro = w["intro"].replace("'", "\u2019")
         else:
@@ -625,12 +643,14 @@ class Notice:
             act[keys[k]] = clean(self.act[i])
         return exp, act
 
-    def extra_rows(self):
+    def extra_rows(self, meta_only=False):
         out = []
         base = set(self.w["meta"])
         for k, v in self.meta_rows():
             if k not in base:
                 out.append({"label": clean(k), "value": clean(v)})
+        if meta_only:
+            return out
         for lab, ev, av in self.extra_attr:
             out.append({"label": clean(lab), "expected": clean(ev), "actual": clean(av)})
         return out
@@ -763,8 +783,10 @@ def build_notice(spec: dict, rng: random.Random):
             parts.append(leaf("text/html", h, c, t))
         return parts[0] if len(parts) == 1 else multipart("alternative", parts, rng)
 
+    n.msgid = msgid(rng, "eiam.admin.ch")
+    n.sender = sender
     inner_headers = [("From", sender), ("To", n.to), ("Subject", enc_header(n.subject, subj_style)),
-                     ("Date", format_datetime(n.date)), ("Message-ID", msgid(rng, "eiam.admin.ch"))]
+                     ("Date", format_datetime(n.date)), ("Message-ID", n.msgid)]
     inner_headers += spec.get("extra_headers", [])
 
     if deliv == "direct":
@@ -773,7 +795,7 @@ def build_notice(spec: dict, rng: random.Random):
         inner = message(inner_headers, body_part())
         f = spec.get("fwd", {})
         flang = f.get("lang", n.lang)
-        fname, faddr = SUPERUSERS[f.get("by", n.s.get("su", DEFAULT_SU[n.lang]))]
+        fname, faddr = SUPERUSERS[f.get("by", FWD_SU[n.lang])]
         note = f.get("note", ATT_TEXT[flang])
         if f.get("note_alt"):
             first = multipart("alternative", [
@@ -786,15 +808,16 @@ def build_notice(spec: dict, rng: random.Random):
         top = multipart("mixed", [first, rfc822(inner, disp)], rng)
         fsub = f.get("prefix", "WG: ") + n.subject
         d2 = n.date + dt.timedelta(minutes=rng.randrange(3, 600))
+        n.outer = dict(from_=faddr, date=d2, msgid=msgid(rng, faddr.split("@")[1]))
         raw = message([("From", f"{fname} <{faddr}>"), ("To", MAILBOX),
                        ("Subject", enc_header(fsub, f.get("subj", subj_style))),
-                       ("Date", format_datetime(d2)), ("Message-ID", msgid(rng, faddr.split("@")[1]))],
+                       ("Date", format_datetime(d2)), ("Message-ID", n.outer["msgid"])],
                       top)
     else:  # inline: outlook | outlook-old | gmail ; fmime plain|html|alt
         f = spec.get("fwd", {})
         style = f.get("style", "outlook")
         flang = f.get("lang", n.lang)
-        fname, faddr = SUPERUSERS[f.get("by", n.s.get("su", DEFAULT_SU[n.lang]))]
+        fname, faddr = SUPERUSERS[f.get("by", FWD_SU[n.lang])]
         note = f.get("note", FWD_TEXT[flang].format(name=fname))
         quoted_from = spec.get("quoted_from", sender)
         hm = spec.get("html", {}).get("ent", "raw")
@@ -822,19 +845,18 @@ def build_notice(spec: dict, rng: random.Random):
         part = body_part(text_prefix=prefix_txt, html_wrap=wrap_html)
         fsub = f.get("prefix", "WG: ") + n.subject
         d2 = n.date + dt.timedelta(minutes=rng.randrange(3, 600))
+        n.outer = dict(from_=faddr, date=d2, msgid=msgid(rng, faddr.split("@")[1]))
         raw = message([("From", f"{fname} <{faddr}>"), ("To", MAILBOX),
                        ("Subject", enc_header(fsub, f.get("subj", subj_style))),
-                       ("Date", format_datetime(d2)), ("Message-ID", msgid(rng, faddr.split("@")[1]))],
+                       ("Date", format_datetime(d2)), ("Message-ID", n.outer["msgid"])],
                       part)
     return n, raw
 
 
 def golden_for_notice(spec: dict, n: Notice) -> dict:
     g: dict = {"class": spec["cls"]}
-    if spec["cls"] == "not-a-notice":
+    if spec["cls"] == "not-a-notice":  # a notice the sender rule rejects (look-alikes)
         g["not_a_notice"] = spec["nan"]
-        g["covers"] = spec["covers"]
-        return g
     deliv = spec.get("delivery", "direct")
     g["language"] = n.lang
     g["delivery"] = {"direct": "direct", "attached": "attached-forward"}.get(deliv, "inline-forward")
@@ -846,6 +868,7 @@ def golden_for_notice(spec: dict, n: Notice) -> dict:
     g["application"] = n.app
     g["organisation"] = n.org
     g["signed_in_raw"] = n.signed_raw
+    g["signed_in_at"] = n.signed.isoformat()
     if not n.unreadable:
         exp, act = n.golden_values()
         g["expected"], g["actual"] = exp, act
@@ -853,9 +876,64 @@ def golden_for_notice(spec: dict, n: Notice) -> dict:
         if ex:
             g["extra_rows"] = ex
     else:
+        g["expected"] = g["actual"] = {"given_name": "", "family_name": "", "email": ""}
+        ex = n.extra_rows(meta_only=True)
+        if ex:
+            g["extra_rows"] = ex
         g["unreadable"] = True
+    g.update(envelope(spec, n))
     g["covers"] = spec["covers"]
     return g
+
+
+def addr_of(s: str) -> str:
+    """The address of a From or To value, folded in ASCII only (as the parser does)."""
+    m = re.search(r"<([^<>]*)>", s)
+    a = (m.group(1) if m else s).strip()
+    return "".join(c.lower() if "A" <= c <= "Z" else c for c in a)
+
+
+def envelope(spec: dict, n: Notice) -> dict:
+    """What the parser reads of the notice's senders, recipients, subject and dates."""
+    deliv = spec.get("delivery", "direct")
+    g = {"from": addr_of(spec.get("quoted_from", n.sender) if deliv == "inline" else n.sender),
+         "subject": n.subject, "subject_name": n.subject_name}
+    if deliv == "direct":
+        g.update({"message_id": n.msgid, "to": [addr_of(n.to)], "date": n.date.isoformat()})
+    elif deliv == "attached":
+        g.update({"message_id": n.msgid, "to": [addr_of(n.to)], "date": n.date.isoformat(),
+                  "forwarders": [n.outer["from_"]], "outer_message_id": n.outer["msgid"], "part": "2"})
+    else:  # an inline forward: the quoted notice has no Message-ID; the date is the forward's
+        g.update({"to": [n.su[1]], "date": n.outer["date"].isoformat(), "forwarders": [n.outer["from_"]],
+                  "outer_message_id": n.outer["msgid"]})
+    return g
+
+
+# ---------------------------------------------------------------- reference sender rules (NOTICE.md sections 2 and 5)
+
+
+def plain_ascii(a: str) -> bool:
+    return a.count("@") == 1 and a.isascii() and "." in a.split("@")[1] and " " not in a
+
+
+def sender_rule(notice_from: str) -> str | None:
+    """The sender rule of section 2 as the offline classify command applies it (trust.SenderRule)."""
+    if not plain_ascii(notice_from):
+        return "ambiguous-sender"
+    return None if notice_from in EIAM_SENDERS else "untrusted-sender"
+
+
+def daemon_trust(outer_from: str, notice_from: str, forwarders: list[str], auth: str) -> str | None:
+    """What sender authentication (trust.Check) decides for the example configuration's mailbox be:
+    None (trusted) or the kind of the quarantine."""
+    if not plain_ascii(outer_from):
+        return "ambiguous-sender"
+    if forwarders and forwarders[0] not in BE_SUPERUSERS:
+        return "untrusted-forwarder"
+    kind = sender_rule(notice_from)
+    if kind:
+        return kind
+    return None if auth == "pass" else "unauthenticated"
 
 
 # ---------------------------------------------------------------- fixture list
@@ -867,8 +945,15 @@ def N(name, cls, lang, exp, act, covers, **kw):
     FIX.append(dict(kind="notice", name=name, cls=cls, lang=lang, exp=exp, act=act, covers=covers, **kw))
 
 
-def X(name, nan, covers, build):
-    FIX.append(dict(kind="other", name=name, cls="not-a-notice", nan=nan, covers=covers, build=build))
+def X(name, nan, covers, build, **kw):
+    FIX.append(dict(kind="other", name=name, cls="not-a-notice", nan=nan, covers=covers, build=build, **kw))
+
+
+def C(name, cls, lang, exp, act, covers, hops, **kw):
+    """A notice forwarded through a chain of messages: hops innermost first, each
+    (delivery, style, by, mime) with delivery "inline" or "attached"."""
+    FIX.append(dict(kind="chain", name=name, cls=cls, lang=lang, exp=exp, act=act, covers=covers,
+                    hops=hops, **kw))
 
 
 NB = "\u00a0"
@@ -1439,6 +1524,373 @@ N("not-attached-forward-inner-lookalike-eiarn", "not-a-notice", "fr",
   fwd={"prefix": "TR: "}, nan="untrusted-sender", **{"from": "eIAM <noreply@eiarn.admin.ch>"})
 
 
+
+# ---------------------------------------------------------------- forward chains
+
+
+class Msg:
+    """One message of a forward chain as a mail program renders it: its header fields, its text
+    and HTML bodies (the HTML without <html>/<body>) and the messages attached to it."""
+
+    def __init__(self, from_, to, subject, date, msgid, text, html, attachments, lang):
+        self.from_, self.to, self.subject, self.date, self.msgid = from_, to, subject, date, msgid
+        self.text, self.html, self.attachments, self.lang = text, html, attachments, lang
+
+
+def apple_date(lang: str, d: dt.datetime) -> str:
+    mon = MONTHS[lang][d.month - 1]
+    tz = "MESZ" if d.utcoffset() == dt.timedelta(hours=2) else "MEZ"
+    if lang == "de":
+        return f"{d.day}. {mon} {d.year} um {d:%H:%M:%S} {tz}"
+    if lang == "fr":
+        return f"{d.day} {mon} {d.year} à {d:%H:%M:%S} UTC{d:%z}"
+    if lang == "it":
+        return f"{d.day} {mon} {d.year} alle ore {d:%H:%M:%S} {tz}"
+    return f"{d.day} {mon} {d.year} at {d:%H:%M:%S} {'CEST' if tz == 'MESZ' else 'CET'}"
+
+
+APPLE = {
+    "de": ("Anfang der weitergeleiteten Nachricht:", "Von:", "Betreff:", "Datum:", "An:"),
+    "fr": ("Début du message réexpédié :", "De :", "Objet :", "Date :", "À :"),
+    "it": ("Inizio messaggio inoltrato:", "Da:", "Oggetto:", "Data:", "A:"),
+    "en": ("Begin forwarded message:", "From:", "Subject:", "Date:", "To:"),
+}
+THUNDERBIRD = {
+    "de": ("-------- Weitergeleitete Nachricht --------", "Betreff:", "Datum:", "Von:", "An:"),
+    "fr": ("-------- Message transféré --------", "Sujet :", "Date :", "De :", "Pour :"),
+    "it": ("-------- Messaggio inoltrato --------", "Oggetto:", "Data:", "Mittente:", "A:"),
+    "en": ("-------- Forwarded Message --------", "Subject:", "Date:", "From:", "To:"),
+}
+OUTLOOK_OLD = {"de": "-----Ursprüngliche Nachricht-----", "fr": "-----Message d'origine-----",
+               "it": "-----Messaggio originale-----", "en": "-----Original Message-----"}
+
+
+def block_text(style: str, lang: str, m: Msg) -> str:
+    """The header block a mail program writes above the message m it forwards, as text."""
+    name, addr = re.match(r"(.*) <(.*)>", m.from_).groups()
+    if style in ("outlook", "outlook-hr"):  # Outlook on the web writes the same text
+        lv, ls, lt, lsub = OUTLOOK_LABELS[lang]
+        return (f"________________________________\n{lv} {m.from_}\n{ls} {outlook_date(lang, m.date)}\n"
+                f"{lt} {m.to}\n{lsub} {m.subject}\n")
+    if style == "outlook-old":
+        lv, ls, lt, lsub = OUTLOOK_LABELS[lang]
+        return (f"{OUTLOOK_OLD[lang]}\n{lv} {name} [mailto:{addr}]\n{ls} {outlook_date(lang, m.date)}\n"
+                f"{lt} {m.to}\n{lsub} {m.subject}\n")
+    if style == "gmail":
+        mark, lf, ld, lsub, lt = GMAIL[lang]
+        return f"{mark}\n{lf} {m.from_}\n{ld} {gmail_date(lang, m.date)}\n{lsub} {m.subject}\n{lt} {m.to}\n"
+    if style == "apple":
+        mark, lf, lsub, ld, lt = APPLE[lang]
+        return f"{mark}\n\n{lf} {m.from_}\n{lsub} {m.subject}\n{ld} {apple_date(lang, m.date)}\n{lt} {m.to}\n"
+    assert style == "thunderbird", style
+    mark, lsub, ld, lf, lt = THUNDERBIRD[lang]
+    return (f"{mark}\n{lsub} \t{m.subject}\n{ld} \t{format_datetime(m.date)}\n{lf} \t{m.from_}\n"
+            f"{lt} \t{m.to}\n")
+
+
+def block_html(style: str, lang: str, m: Msg) -> str:
+    """The same header block in the HTML the mail program writes."""
+    E = lambda s: ent(s, "raw")  # noqa: E731
+    name, addr = re.match(r"(.*) <(.*)>", m.from_).groups()
+    if style in ("outlook", "outlook-old"):
+        lv, ls, lt, lsub = OUTLOOK_LABELS[lang]
+        return ('<div style="border:none;border-top:solid #E1E1E1 1.0pt;padding:3.0pt 0cm 0cm 0cm">\n'
+                f'<p class="MsoNormal"><b>{E(lv)}</b> {E(m.from_)}<br>\n<b>{E(ls)}</b> '
+                f"{E(outlook_date(lang, m.date))}<br>\n<b>{E(lt)}</b> {E(m.to)}<br>\n"
+                f"<b>{E(lsub)}</b> {E(m.subject)}</p>\n</div>\n")
+    if style == "outlook-hr":
+        lv, ls, lt, lsub = OUTLOOK_LABELS[lang]
+        return (f'<hr style="display:inline-block;width:98%" tabindex="-1">\n<div id="divRplyFwdMsg" dir="ltr">'
+                f'<font face="Calibri, sans-serif" style="font-size:11pt" color="#000000"><b>{E(lv)}</b> {E(m.from_)}<br>'
+                f"<b>{E(ls)}</b> {E(outlook_date(lang, m.date))}<br><b>{E(lt)}</b> {E(m.to)}<br>"
+                f"<b>{E(lsub)}</b> {E(m.subject)}</font>\n<div>&nbsp;</div>\n</div>\n")
+    if style == "gmail":
+        mark, lf, ld, lsub, lt = GMAIL[lang]
+        tname, taddr = re.match(r"(.*) <(.*)>", m.to).groups()
+        return ('<div class="gmail_quote"><div dir="ltr" class="gmail_attr">'
+                f'{E(mark)}<br>{E(lf)} <strong class="gmail_sendername" dir="auto">{E(name)}</strong> '
+                f'<span dir="auto">&lt;<a href="mailto:{addr}">{addr}</a>&gt;</span><br>'
+                f"{E(ld)} {E(gmail_date(lang, m.date))}<br>{E(lsub)} {E(m.subject)}<br>"
+                f'{E(lt)} {E(tname)} &lt;<a href="mailto:{taddr}">{taddr}</a>&gt;<br></div><br><br>\n')
+    if style == "apple":
+        mark, lf, lsub, ld, lt = APPLE[lang]
+        span = '<span style="margin: 0px; font-family: -webkit-system-font, Helvetica Neue, Helvetica, sans-serif; color:rgba(0, 0, 0, 1.0);">'
+        row = lambda label, value: (f'<div style="margin-top: 0px; margin-right: 0px; margin-bottom: 0px; margin-left: 0px;">'  # noqa: E731
+                                    f"{span}<b>{E(label)} </b></span>{span}{value}<br></span></div>\n")
+        tname, taddr = re.match(r"(.*) <(.*)>", m.to).groups()
+        return (f'<div><br><blockquote type="cite"><div>{E(mark)}</div><br class="Apple-interchange-newline">\n'
+                + row(lf, f'{E(name)} &lt;<a href="mailto:{addr}">{addr}</a>&gt;')
+                + row(lsub, f"<b>{E(m.subject)}</b>")
+                + row(ld, E(apple_date(lang, m.date)))
+                + row(lt, f'{E(tname)} &lt;<a href="mailto:{taddr}">{taddr}</a>&gt;')
+                + "<br></blockquote></div>\n")
+    assert style == "thunderbird", style
+    mark, lsub, ld, lf, lt = THUNDERBIRD[lang]
+    th = '<th valign="BASELINE" nowrap="nowrap" align="RIGHT">'
+    tname, taddr = re.match(r"(.*) <(.*)>", m.to).groups()
+    return ('<div class="moz-forward-container"><br>\n<br>\n' + E(mark) + "\n"
+            '<table class="moz-email-headers-table" border="0" cellspacing="0" cellpadding="0">\n<tbody>\n'
+            f"<tr>{th}{E(lsub)} </th><td>{E(m.subject)}</td></tr>\n"
+            f"<tr>{th}{E(ld)} </th><td>{E(format_datetime(m.date))}</td></tr>\n"
+            f'<tr>{th}{E(lf)} </th><td>{E(name)} <a class="moz-txt-link-rfc2396E" href="mailto:{addr}">&lt;{addr}&gt;</a></td></tr>\n'
+            f'<tr>{th}{E(lt)} </th><td>{E(tname)} <a class="moz-txt-link-rfc2396E" href="mailto:{taddr}">&lt;{taddr}&gt;</a></td></tr>\n'
+            "</tbody>\n</table>\n<br>\n<br>\n")
+
+
+def render(m: Msg, mime: str, rng: random.Random, cs: str = "utf-8", cte: str = "quoted-printable") -> bytes:
+    """The message m as a mail: its body as text, HTML or both, its attachments after it."""
+    parts = []
+    if mime in ("plain", "alt"):
+        parts.append(leaf("text/plain", m.text, cs, cte))
+    if mime in ("html", "alt"):
+        doc = f'<html><head><meta charset="{cs}"></head><body>\n{m.html}\n</body></html>\n'
+        parts.append(leaf("text/html", doc, cs, cte))
+    body = parts[0] if len(parts) == 1 else multipart("alternative", parts, rng)
+    if m.attachments:
+        body = multipart("mixed", [body] + [rfc822(a) for a in m.attachments], rng)
+    return message([("From", m.from_), ("To", m.to), ("Subject", enc_header(m.subject)),
+                    ("Date", format_datetime(m.date)), ("Message-ID", m.msgid)], body)
+
+
+PREFIX = {"de": "WG: ", "fr": "TR: ", "it": "I: ", "en": "FW: "}
+
+
+def build_chain(spec: dict, rng: random.Random):
+    """The notice of spec, forwarded hop by hop (innermost first). Returns the notice, the mail
+    and what the parser must read of its senders (golden fields)."""
+    n = Notice(spec, rng)
+    n.msgid = msgid(rng, "eiam.admin.ch")
+    n.sender = spec.get("from", EIAM)
+    mime = spec.get("mime", "alt")
+    cur = Msg(n.sender, n.to, n.subject, n.date, n.msgid, n.text(spec.get("layout", "text-table")),
+              n.html_inner(), [], n.lang)
+    raw_cur = render(cur, mime, rng, spec.get("cs", "utf-8"), spec.get("cte", "8bit"))
+    hops = spec["hops"]
+    date = n.date
+    senders = []
+    holder, holder_mime = None, None  # the MIME message whose text quotes the notice (innermost hop inline)
+    attached = 0
+    for i, (kind, style, by, hmime) in enumerate(hops):
+        fname, faddr = SUPERUSERS[by]
+        to = (f"{SUPERUSERS[hops[i + 1][2]][0]} <{SUPERUSERS[hops[i + 1][2]][1]}>" if i + 1 < len(hops)
+              else f"eIAM triage <{MAILBOX}>")
+        date = date + dt.timedelta(minutes=rng.randrange(3, 300))
+        lang = spec.get("fwd_lang", n.lang)
+        mid = msgid(rng, faddr.split("@")[1] if faddr.isascii() else "mail.example.net")
+        subject = PREFIX[lang] + cur.subject
+        if kind == "attached":
+            note = ATT_TEXT[lang]
+            m = Msg(f"{fname} <{faddr}>", to, subject, date, mid, note + "\n",
+                    f"<p>{ent(note, 'raw')}</p>", [raw_cur], lang)
+            attached += 1
+        else:
+            note = FWD_TEXT[lang].format(name=fname)
+            text = note + "\n\n" + block_text(style, lang, cur) + "\n" + cur.text
+            html = (f"<div>{ent(note, 'raw').replace(chr(10), '<br>')}</div>\n" + block_html(style, lang, cur)
+                    + "<blockquote>\n" + cur.html + "\n</blockquote>\n")
+            m = Msg(f"{fname} <{faddr}>", to, subject, date, mid, text, html, cur.attachments, lang)
+        if holder is None and hops[0][0] == "inline" and (i + 1 == len(hops) or hops[i + 1][0] == "attached"):
+            holder, holder_mime = m, hmime
+        senders.append(faddr)
+        cur = m
+        raw_cur = render(cur, hmime, rng)
+    env = {"from": addr_of(n.sender), "subject": n.subject, "subject_name": n.subject_name,
+           "forwarders": senders[::-1], "outer_message_id": cur.msgid}
+    # What the parser reads the comparison from: the notice's own body when it is attached, else
+    # the body of the message that quotes it (text first, when there is one).
+    seen = mime if hops[0][0] == "attached" else holder_mime
+    env["layout"] = "html-table" if seen == "html" else spec.get("layout", "text-table")
+    if hops[0][0] == "attached":
+        env.update({"delivery": "attached-forward", "message_id": n.msgid, "to": [addr_of(n.to)],
+                    "date": n.date.isoformat(), "part": ".".join(["2"] * attached)})
+    else:
+        env.update({"delivery": "inline-forward", "to": [addr_of(n.to)], "date": holder.date.isoformat()})
+    return n, raw_cur, env
+
+
+def direct_fields(raw: bytes, lang: str, layout: str, exp, act) -> dict:
+    """What the parser reads of a direct mail holding a comparison without metadata."""
+    import email
+    import email.policy
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    keys = ("given_name", "family_name", "email")
+    return {"language": lang, "delivery": "direct", "layout": layout, "from": addr_of(str(msg["From"])),
+            "to": [addr_of(str(msg["To"]))], "subject": str(msg["Subject"]), "message_id": str(msg["Message-ID"]),
+            "date": msg["Date"].datetime.isoformat(), "expected": dict(zip(keys, exp)),
+            "actual": dict(zip(keys, act))}
+
+
+# ---- forward chains: two and three hops, inline and attached in every combination --------------
+# hops innermost first: (delivery, mail program's form, who forwards, the forward's MIME)
+IN, AT = "inline", "attached"
+C("de-chain2-inline-in-inline-outlook-text-wrong-person", "wrong-person", "de",
+  ("Barbara", "Kunz", "barbara.kunz@be.ch"), ("Werner", "Kunz", "wkunz@bluewin.ch"),
+  "a colleague forwarded the notice inline (Outlook, text) to the superuser, who forwarded that inline again: the twice-forwarded wrong person",
+  [(IN, "outlook", "urs", "plain"), (IN, "outlook", "martina", "plain")], su="urs")
+C("de-chain2-attached-in-inline-outlook-html-private", "private-email", "de",
+  ("Michael", "Gerber", "michael.gerber@be.ch"), ("Michael", "Gerber", "m.gerber@gmx.ch"),
+  "attached to a colleague's forward, which the superuser forwarded inline (Outlook HTML, the attachment carried along)",
+  [(AT, None, "urs", "plain"), (IN, "outlook", "martina", "html")], su="urs")
+C("de-chain2-inline-in-attached-thunderbird-text-review", "review", "de",
+  ("Sandra", "Moser", "sandra.moser@be.ch"), ("Sandra", "Brunner", "sandra.moser@be.ch"),
+  "a colleague's inline Thunderbird forward (text, 'Weitergeleitete Nachricht' table of Betreff/Datum/Von/An), attached by the superuser",
+  [(IN, "thunderbird", "urs", "plain"), (AT, None, "peter", "plain")], su="urs", layout="blocks")
+C("de-chain2-attached-in-attached-negligible", "negligible", "de",
+  ("Reto", "Hofer", "reto.hofer@be.ch"), ("Reto", "Hofer", "reto.hofer@be.ch"),
+  "attached in attached: the notice at part 2.2", [(AT, None, "urs", "alt"), (AT, None, "peter", "plain")],
+  su="urs", mime="html")
+C("fr-chain2-inline-in-inline-apple-gmail-html-wrong-person", "wrong-person", "fr",
+  ("Valérie", "Bonvin", "valerie.bonvin@be.ch"), ("Julien", "Bonvin", "julien.bonvin@gmail.com"),
+  "Apple Mail's 'Début du message réexpédié :' (HTML) inside a Gmail 'Message transféré' forward (HTML only)",
+  [(IN, "apple", "claire", "html"), (IN, "gmail", "peter", "html")], su="claire", labels=("Prénom", "Nom", "E-mail"))
+C("fr-chain2-attached-in-inline-gmail-text-negligible", "negligible", "fr",
+  ("Élise", "Roth", "elise.roth@be.ch"), ("Elise", "Roth", "elise.roth@be.ch"),
+  "attached to a colleague's forward, forwarded inline by the superuser from Gmail (text)",
+  [(AT, None, "claire", "plain"), (IN, "gmail", "peter", "plain")], su="claire", labels=("Prénom", "Nom", "Courriel"))
+C("fr-chain2-inline-in-attached-outlook-old-private", "private-email", "fr",
+  ("Nicolas", "Favre", "nicolas.favre@be.ch"), ("Nicolas", "Favre", "nico.favre@hotmail.fr"),
+  "an older Outlook '-----Message d'origine-----' inline forward, attached (multipart/alternative) by the superuser",
+  [(IN, "outlook-old", "claire", "plain"), (AT, None, "peter", "alt")], su="claire",
+  labels=("Prénom", "Nom de famille", "Adresse e-mail"))
+C("fr-chain2-attached-in-attached-review", "review", "fr",
+  ("Aline", "Perret", "aline.perret@be.ch"), ("Aline", "Perret", "aline.perret@unige.ch"),
+  "attached in attached (French)", [(AT, None, "claire", "plain"), (AT, None, "peter", "plain")], su="claire",
+  labels=("Prénom", "Nom", "E-mail"), layout="blocks")
+C("it-chain2-inline-in-inline-thunderbird-outlook-html-wrong-person", "wrong-person", "it",
+  ("Chiara", "Lepori", "chiara.lepori@be.ch"), ("Paolo", "Lepori", "paolo.lepori@libero.it"),
+  "Thunderbird's HTML header table (moz-email-headers-table, Oggetto/Data/Mittente/A) inside an Outlook HTML forward",
+  [(IN, "thunderbird", "marco", "html"), (IN, "outlook", "martina", "html")], su="marco")
+C("it-chain2-attached-in-inline-apple-text-private", "private-email", "it",
+  ("Luca", "Ferrari", "luca.ferrari@be.ch"), ("Luca", "Ferrari", "luca.ferrari@gmail.com"),
+  "attached to a colleague's forward, forwarded inline from Apple Mail ('Inizio messaggio inoltrato:', text)",
+  [(AT, None, "marco", "plain"), (IN, "apple", "martina", "plain")], su="marco")
+C("it-chain2-inline-in-attached-gmail-html-negligible", "negligible", "it",
+  ("Giorgio", "Bernasconi", "giorgio.bernasconi@be.ch"), ("Giorgio", "Bernasconi", "giorgio.bernasconi@be.ch"),
+  "a colleague's Gmail HTML forward ('Messaggio inoltrato', gmail_quote), attached by the superuser",
+  [(IN, "gmail", "marco", "html"), (AT, None, "martina", "plain")], su="marco")
+C("it-chain2-attached-in-attached-wrong-person", "wrong-person", "it",
+  ("Sara", "Galli", "sara.galli@be.ch"), ("Elena", "Galli", "elena.galli@be.ch"),
+  "attached in attached (Italian): a wrong person two attachments deep", [(AT, None, "marco", "plain"), (AT, None, "martina", "alt")],
+  su="marco")
+C("en-chain2-inline-in-inline-gmail-outlook-hr-alt-review", "review", "en",
+  ("Emma", "Wyss", "emma.wyss@be.ch"), ("Emma", "Steiner", "emma.wyss@be.ch"),
+  "Gmail's 'Forwarded message' (text and HTML) inside an Outlook web forward (<hr> and divRplyFwdMsg, HTML only)",
+  [(IN, "gmail", "james", "alt"), (IN, "outlook-hr", "peter", "html")], su="james")
+C("en-chain2-attached-in-inline-thunderbird-html-negligible", "negligible", "en",
+  ("Oliver", "Schmid", "oliver.schmid@be.ch"), ("Oliver", "Schmid", "oliver.schmid@be.ch"),
+  "attached to a colleague's forward, forwarded inline from Thunderbird (HTML only, moz-forward-container)",
+  [(AT, None, "james", "plain"), (IN, "thunderbird", "peter", "html")], su="james")
+C("en-chain2-inline-in-attached-outlook-hr-html-private", "private-email", "en",
+  ("Grace", "Keller", "grace.keller@be.ch"), ("Grace", "Keller", "gracek@yahoo.com"),
+  "a colleague's Outlook web forward (HTML only), attached by the superuser",
+  [(IN, "outlook-hr", "james", "html"), (AT, None, "peter", "plain")], su="james")
+C("en-chain2-attached-in-attached-private", "private-email", "en",
+  ("Henry", "Baumann", "henry.baumann@be.ch"), ("Henry", "Baumann", "henry.baumann@icloud.com"),
+  "attached in attached (English)", [(AT, None, "james", "plain"), (AT, None, "peter", "plain")], su="james",
+  labels=("Given name", "Surname", "Email address"))
+C("de-chain3-inline-inline-inline-apple-gmail-outlook-text-wrong-person", "wrong-person", "de",
+  ("Monika", "Steffen", "monika.steffen@be.ch"), ("Heidi", "Steffen", "heidi.steffen@gmx.ch"),
+  "three inline forwards in text: Apple Mail inside Gmail inside Outlook", [(IN, "apple", "urs", "plain"),
+  (IN, "gmail", "lukas", "plain"), (IN, "outlook", "martina", "plain")], su="urs", layout="blocks", indent="  ")
+C("fr-chain3-attached-attached-attached-negligible", "negligible", "fr",
+  ("Hélène", "Monnet", "helene.monnet@be.ch"), ("Helene", "Monnet", "helene.monnet@be.ch"),
+  "three attachments deep: the notice at part 2.2.2", [(AT, None, "claire", "plain"), (AT, None, "olivier", "plain"),
+  (AT, None, "peter", "plain")], su="claire")
+C("it-chain3-inline-attached-inline-html-private", "private-email", "it",
+  ("Marta", "Rossi", "marta.rossi@be.ch"), ("Marta", "Rossi", "marta.rossi@hotmail.it"),
+  "an inline Outlook forward, attached to a forward that the superuser forwarded inline from Thunderbird (HTML)",
+  [(IN, "outlook", "marco", "html"), (AT, None, "sara", "plain"), (IN, "thunderbird", "martina", "html")], su="marco")
+C("en-chain3-attached-inline-attached-review", "review", "en",
+  ("Lucy", "Frei", "lucy.frei@be.ch"), ("Lucy", "Frei", "lucy.frei@unibe.ch"),
+  "attached, then forwarded inline with the attachment (Apple Mail, text), then attached by the superuser",
+  [(AT, None, "james", "plain"), (IN, "apple", "nathalie", "plain"), (AT, None, "peter", "plain")], su="james")
+C("de-chain3-attached-inline-inline-thunderbird-outlook-html-negligible", "negligible", "de",
+  ("Andreas", "Bühler", "andreas.buehler@be.ch"), ("Andreas", "Buehler", "andreas.buehler@be.ch"),
+  "attached, then forwarded inline twice (Thunderbird HTML, then Outlook HTML), the attachment carried along: part 2",
+  [(AT, None, "urs", "plain"), (IN, "thunderbird", "lukas", "html"), (IN, "outlook", "martina", "html")], su="urs")
+C("fr-chain3-inline-inline-attached-wrong-person", "wrong-person", "fr",
+  ("Sophie", "Pasche", "sophie.pasche@be.ch"), ("Claude", "Pasche", "claude.pasche@orange.fr"),
+  "two inline forwards (Thunderbird text, then Outlook text) attached by the superuser",
+  [(IN, "thunderbird", "claire", "plain"), (IN, "outlook", "olivier", "plain"), (AT, None, "peter", "plain")],
+  su="claire", labels=("Prénom", "Nom", "E-mail"))
+C("it-chain3-attached-attached-inline-outlook-old-negligible", "negligible", "it",
+  ("Fabio", "Crivelli", "fabio.crivelli@be.ch"), ("Fabio", "Crivelli", "fabio.crivelli@be.ch"),
+  "attached in attached, forwarded inline by the superuser ('-----Messaggio originale-----', text)",
+  [(AT, None, "marco", "plain"), (AT, None, "sara", "plain"), (IN, "outlook-old", "martina", "plain")], su="marco")
+C("en-chain3-inline-attached-attached-apple-html-private", "private-email", "en",
+  ("Ella", "Zimmermann", "ella.zimmermann@be.ch"), ("Ella", "Zimmermann", "ella.z@outlook.com"),
+  "an Apple Mail HTML forward ('Begin forwarded message:'), attached, and attached again",
+  [(IN, "apple", "james", "html"), (AT, None, "nathalie", "plain"), (AT, None, "peter", "plain")], su="james")
+
+# ---- one hop, the forms not covered above: Apple Mail, Thunderbird, Outlook on the web -----------
+C("de-fwd-apple-text-private", "private-email", "de",
+  ("Ursula", "Meier", "ursula.meier@be.ch"), ("Ursula", "Meier", "ursula.meier@bluewin.ch"),
+  "Apple Mail inline forward (text): 'Anfang der weitergeleiteten Nachricht:', Von/Betreff/Datum/An",
+  [(IN, "apple", "martina", "plain")])
+C("de-fwd-thunderbird-html-only-wrong-person", "wrong-person", "de",
+  ("Thomas", "Lehmann", "thomas.lehmann@be.ch"), ("Daniel", "Lehmann", "daniel.lehmann@be.ch"),
+  "a superuser's HTML-only Thunderbird forward (moz-forward-container, moz-email-headers-table)",
+  [(IN, "thunderbird", "peter", "html")])
+C("fr-fwd-apple-html-negligible", "negligible", "fr",
+  ("Céline", "Aubert", "celine.aubert@be.ch"), ("Celine", "Aubert", "celine.aubert@be.ch"),
+  "Apple Mail inline forward (HTML): 'Début du message réexpédié :'", [(IN, "apple", "peter", "html")])
+C("fr-fwd-thunderbird-text-private", "private-email", "fr",
+  ("Pierre", "Rochat", "pierre.rochat@be.ch"), ("Pierre", "Rochat", "pierre.rochat@free.fr"),
+  "Thunderbird inline forward (text): '-------- Message transféré --------', Sujet/Date/De/Pour",
+  [(IN, "thunderbird", "peter", "plain")], labels=("Prénom", "Nom", "Courriel"))
+C("it-fwd-thunderbird-text-review", "review", "it",
+  ("Anna", "Colombo", "anna.colombo@be.ch"), ("Anna", "Conti", "anna.colombo@be.ch"),
+  "Thunderbird inline forward (text): '-------- Messaggio inoltrato --------', Oggetto/Data/Mittente/A",
+  [(IN, "thunderbird", "martina", "plain")])
+C("it-fwd-apple-html-wrong-person", "wrong-person", "it",
+  ("Giulia", "Pedrazzini", "giulia.pedrazzini@be.ch"), ("Roberto", "Pedrazzini", "roberto.p@gmail.com"),
+  "Apple Mail inline forward (HTML): 'Inizio messaggio inoltrato:'", [(IN, "apple", "martina", "html")])
+C("en-fwd-thunderbird-html-only-private", "private-email", "en",
+  ("Laura", "Graf", "laura.graf@be.ch"), ("Laura", "Graf", "laura.graf@gmail.com"),
+  "a superuser's HTML-only Thunderbird forward ('-------- Forwarded Message --------' and its header table)",
+  [(IN, "thunderbird", "peter", "html")])
+C("en-fwd-apple-text-negligible", "negligible", "en",
+  ("Noah", "Kunz", "noah.kunz@be.ch"), ("Noah", "Kunz", "noah.kunz@be.ch"),
+  "Apple Mail inline forward (text): 'Begin forwarded message:'", [(IN, "apple", "peter", "plain")])
+C("de-fwd-outlook-hr-html-review", "review", "de",
+  ("Karin", "Wenger", "karin.wenger@be.ch"), ("Karin", "Wenger", "karin.wenger@unibe.ch"),
+  "Outlook on the web inline forward (HTML only, <hr> and divRplyFwdMsg)", [(IN, "outlook-hr", "martina", "html")])
+
+# ---- forwards and notices that sender authentication quarantines --------------------------------
+C("de-chain2-by-other-superuser-wrong-person", "wrong-person", "de",
+  ("Peter", "Wyss", "peter.wyss@be.ch"), ("Stefan", "Wyss", "stefan.wyss@be.ch"),
+  "a chain whose outermost forwarder is a superuser of another canton (sara.bianchi@ti.ch): quarantined, untrusted-forwarder",
+  [(IN, "outlook", "urs", "plain"), (AT, None, "sara", "plain")], su="urs")
+C("en-chain2-superuser-unauthenticated-wrong-person", "wrong-person", "en",
+  ("Mia", "Huber", "mia.huber@be.ch"), ("Zoe", "Huber", "zoe.huber@be.ch"),
+  "a chain forwarded by a superuser, but the mail carries no Authentication-Results of mx.be.ch: quarantined, unauthenticated",
+  [(AT, None, "james", "plain"), (IN, "gmail", "peter", "plain")], su="james", auth="none")
+C("it-chain2-inner-lookalike-sender", "not-a-notice", "it",
+  ("Nina", "Ghisla", "nina.ghisla@be.ch"), ("Nina", "Ghisla", "nina.ghisla@gmail.com"),
+  "a chain whose innermost From is the look-alike noreply@eiam-admin.ch: the sender rule rejects it",
+  [(IN, "outlook", "marco", "plain"), (IN, "outlook", "martina", "plain")], su="marco", nan="untrusted-sender",
+  **{"from": "eIAM <noreply@eiam-admin.ch>"})
+C("it-fwd-lookalike-forwarder-dotted-capital-i-wrong-person", "wrong-person", "it",
+  ("Lara", "Bernasconi", "lara.bernasconi@ti.ch"), ("Mara", "Rusconi", "mara.rusconi@gmail.com"),
+  "a forward from sara.bİanchi@tİ.ch (capital dotted I): read as written, never folded onto sara.bianchi@ti.ch; quarantined, ambiguous-sender",
+  [(AT, None, "sara_lookalike", "plain")], auth="none")
+N("not-lookalike-dotted-capital-i-eiam", "not-a-notice", "de",
+  ("Anna", "Muster", "anna.muster@be.ch"), ("Anna", "Muster", "anna.muster@gmail.com"),
+  "look-alike sender noreply@eİam.admİn.ch (capital dotted I, which strings.ToLower maps to i): read as written; not an eIAM sender",
+  nan="ambiguous-sender", auth="none", **{"from": "eIAM <noreply@eİam.admİn.ch>"})
+N("de-forged-direct-no-authentication-results-wrong-person", "wrong-person", "de",
+  ("Ruth", "Keller", "ruth.keller@be.ch"), ("Vera", "Keller", "vera.keller@gmail.com"),
+  "claims the eIAM sender but carries no Authentication-Results of mx.be.ch: quarantined, unauthenticated",
+  auth="none")
+N("fr-forged-direct-dkim-fail-private", "private-email", "fr",
+  ("Lucie", "Morel", "lucie.morel@be.ch"), ("Lucie", "Morel", "lucie.morel@gmail.com"),
+  "claims the eIAM sender; mx.be.ch says dkim=fail and dmarc=fail: quarantined, unauthenticated",
+  auth="fail", labels=("Prénom", "Nom", "E-mail"))
+N("en-forged-direct-planted-pass-below-fail-wrong-person", "wrong-person", "en",
+  ("Adam", "Roth", "adam.roth@be.ch"), ("Eve", "Roth", "eve.roth@gmail.com"),
+  "a passing Authentication-Results of mx.be.ch planted below the failing real one on top: quarantined, unauthenticated",
+  auth="planted", mime="alt")
+
 # ---- the other not-a-notice mails -------------------------------------------
 
 
@@ -1673,9 +2125,14 @@ X("not-newsletter-bfs-list-id-labels", "list-mail",
 X("not-newsletter-from-eiam-address-list-id", "list-mail",
   "list mail from the eIAM address itself (List-Id), mentioning the headings and labels", x_list_eiam)
 X("not-colleague-question-de-quotes-blocks", "untrusted-sender",
-  "a colleague at a canton domain quoting blocks with Vorname:/Nachname:, no notice subject", x_colleague_de)
+  "a colleague at a canton domain quoting blocks with Vorname:/Nachname:, no notice subject: read as a "
+  "notice from him, which the sender rule rejects", x_colleague_de,
+  notice=lambda raw: direct_fields(raw, "de", "blocks", ("Anna", "Muster", "anna.muster@be.ch"),
+                                   ("Anna", "Muster", "anna.muster@gmail.com")))
 X("not-colleague-question-fr-quotes-table", "untrusted-sender",
-  "a colleague quoting the table header and labels, no notice subject", x_colleague_fr)
+  "a colleague quoting the table header and labels, no notice subject: read as a notice from her, which "
+  "the sender rule rejects", x_colleague_fr,
+  notice=lambda raw: direct_fields(raw, "fr", "text-table", ("...", "...", "..."), ("...", "...", "...")))
 X("not-eiam-onboarding-code-de", "no-notice-subject",
   "mail from the trusted eIAM address with another subject (onboarding code) and label lines", x_eiam_code_de)
 X("not-eiam-reminder-fr", "no-notice-subject",
@@ -1722,6 +2179,29 @@ def coverage(fixtures) -> list[str]:
     return problems
 
 
+def with_auth_results(raw: bytes, auth: str) -> bytes:
+    """The Authentication-Results header the organisation's boundary server (mx.be.ch) adds on top:
+    pass for the outer From's domain, or none, or a failing one, or a failing one on top of a
+    passing one the sender planted further down."""
+    head = raw.split(b"\n\n", 1)[0].decode("utf-8")
+    addr = addr_of(re.search(r"^From:(.*)$", head, re.M).group(1))
+    dom = addr.split("@")[1]
+    org = ".".join(dom.split(".")[-2:])
+    ok = f"{AUTHSERV};\n\tdkim=pass header.d={org} header.s=sel1;\n\tdmarc=pass header.from={dom}"
+    bad = (f"{AUTHSERV};\n\tdkim=fail (body hash did not verify) header.d={org} header.s=sel1;\n"
+           f"\tdmarc=fail header.from={dom}")
+    if auth == "none":
+        return raw
+    if auth == "pass":
+        return b"Authentication-Results: " + ok.encode() + b"\n" + raw
+    if auth == "fail":
+        return b"Authentication-Results: " + bad.encode() + b"\n" + raw
+    assert auth == "planted", auth
+    i = raw.index(b"\nMessage-ID:") + 1
+    raw = raw[:i] + b"Authentication-Results: " + ok.encode() + b"\n" + raw[i:]
+    return b"Authentication-Results: " + bad.encode() + b"\n" + raw
+
+
 def main() -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     for old in OUT.glob("*.eml"):
@@ -1737,9 +2217,27 @@ def main() -> int:
         assert name not in names, name
         names.add(name)
         rng = random.Random(f"{SEED}:{f['name']}")
-        if f["kind"] == "notice":
-            n, raw = build_notice(f, rng)
-            g = golden_for_notice(f, n)
+        if f["kind"] in ("notice", "chain"):
+            if f["kind"] == "chain":
+                n, raw, env = build_chain(f, rng)
+                g = golden_for_notice(f, n)
+                for k in ("delivery", "from", "to", "date", "message_id", "forwarders", "outer_message_id", "part"):
+                    g.pop(k, None)
+                if "layout" in g:
+                    g["layout"] = env.pop("layout")
+                env.pop("layout", None)
+                g.update(env)
+            else:
+                n, raw = build_notice(f, rng)
+                g = golden_for_notice(f, n)
+            outer = (g.get("forwarders") or [g["from"]])[0]
+            q = daemon_trust(outer, g["from"], g.get("forwarders", []), f.get("auth", "pass"))
+            if q:
+                g["quarantine"] = q
+            if f["cls"] == "not-a-notice" and sender_rule(g["from"]) != f["nan"]:
+                errors.append(f"{name}: stated {f['nan']}, the sender rule gives {sender_rule(g['from'])}")
+            if f["cls"] != "not-a-notice" and sender_rule(g["from"]):
+                errors.append(f"{name}: the sender rule rejects {g['from']}: state not-a-notice")
             if f["cls"] != "not-a-notice":
                 if n.unreadable:
                     want, why = classify(None, None, unreadable=True)
@@ -1752,7 +2250,17 @@ def main() -> int:
                 g["_why"] = why
         else:
             raw = f["build"](rng)
-            g = {"class": "not-a-notice", "not_a_notice": f["nan"], "covers": f["covers"]}
+            g = {"class": "not-a-notice", "not_a_notice": f["nan"]}
+            if f.get("notice"):  # read as a notice, which the sender rule rejects
+                g.update(f["notice"](raw))
+                q = daemon_trust(g["from"], g["from"], [], f.get("auth", "pass"))
+                if q:
+                    g["quarantine"] = q
+            g["covers"] = f["covers"]
+        raw = with_auth_results(raw, f.get("auth", "pass"))
+        # The parser keeps its fields in golden.json in this order: the class and what the
+        # daemon does first, what the fixture covers last.
+        g = {k: g[k] for k in sorted(g, key=lambda k: (k not in ("class", "not_a_notice", "quarantine"), k == "covers"))}
         m = re.search(rb"^Message-ID:\s*(<[^>]+>)", raw, re.M | re.I)
         assert m and m.group(1) not in mids, name
         mids.add(m.group(1))
