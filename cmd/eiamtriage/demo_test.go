@@ -52,7 +52,7 @@ func TestDemo(t *testing.T) {
 	}
 	parser := notice.MustParser(config.DefaultWording(), nil)
 	profileOf := func(raw []byte) string {
-		n, err := parser.Parse(raw)
+		n, err := parser.Parse(context.Background(), raw)
 		if err != nil || n.ProfileID == "" {
 			t.Fatalf("a demo mail is not a notice with a profile id: %v", err)
 		}

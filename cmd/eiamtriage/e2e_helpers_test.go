@@ -84,14 +84,7 @@ type testConfig struct {
 // from the example in anything but those three values.
 func writeExampleConfig(t *testing.T) testConfig {
 	t.Helper()
-	return deriveExampleConfig(t, true, nil)
-}
-
-// writeAuthenticatingConfig is writeExampleConfig with the example's
-// sender authentication as it is (on).
-func writeAuthenticatingConfig(t *testing.T) testConfig {
-	t.Helper()
-	return deriveExampleConfig(t, false, nil)
+	return deriveExampleConfig(t, nil)
 }
 
 // writeConfigFrom is writeExampleConfig with more values changed: extra
@@ -100,10 +93,10 @@ func writeAuthenticatingConfig(t *testing.T) testConfig {
 // compared with the example.
 func writeConfigFrom(t *testing.T, extra map[string]string) testConfig {
 	t.Helper()
-	return deriveExampleConfig(t, true, extra)
+	return deriveExampleConfig(t, extra)
 }
 
-func deriveExampleConfig(t *testing.T, authOffForFixtures bool, extra map[string]string) testConfig {
+func deriveExampleConfig(t *testing.T, extra map[string]string) testConfig {
 	t.Helper()
 	example := filepath.Join(repoRoot(t), "deploy", "eiamtriage.example.yaml")
 	raw, err := os.ReadFile(example)
@@ -140,18 +133,6 @@ func deriveExampleConfig(t *testing.T, authOffForFixtures bool, extra map[string
 	if err != nil {
 		t.Fatalf("derive a configuration from %s: %v", example, err)
 	}
-	// TRANSITIONAL, until the fixtures carry the Authentication-Results
-	// header of the example's boundary server (mx.be.ch), which the
-	// fixture generator is being taught: sender authentication is off in
-	// the derived configuration (the sender and superuser rules still
-	// apply).
-	const authOn, authOff = "    authentication: on\n", "    authentication: off\n"
-	if !strings.Contains(out, authOn) {
-		t.Fatalf("the example configuration has no line %q", authOn)
-	}
-	if authOffForFixtures {
-		out = strings.Replace(out, authOn, authOff, 1)
-	}
 	if err := os.WriteFile(tc.Path, []byte(out), 0o600); err != nil {
 		t.Fatalf("write the configuration: %v", err)
 	}
@@ -173,7 +154,6 @@ func deriveExampleConfig(t *testing.T, authOffForFixtures bool, extra map[string
 		return tc
 	}
 	want.DataDir, want.NATS.Listen, want.HTTP.Listen = got.DataDir, got.NATS.Listen, got.HTTP.Listen
-	want.Mailboxes[0].Authentication, want.Warnings = got.Mailboxes[0].Authentication, got.Warnings // TRANSITIONAL, see above
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("the derived configuration differs from the example in more than data_dir, nats.listen and http.listen:\n got %+v\nwant %+v", got, want)
 	}

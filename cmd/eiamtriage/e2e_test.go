@@ -216,7 +216,7 @@ func nonEmptyLines(s string) []string {
 // and the commands a person uses on it: publish the fixtures (twice),
 // cases list, cases show and config check.
 func TestCommandsAsAPersonUsesThem(t *testing.T) {
-	cfg := writeAuthenticatingConfig(t)
+	cfg := writeExampleConfig(t)
 	startServe(t, cfg, "serve")
 	nc := connectNATS(t, cfg) // to see when the classify stage is idle
 	noticesDir := filepath.Join(repoRoot(t), "testdata", "notices")

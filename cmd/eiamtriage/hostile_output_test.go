@@ -37,7 +37,8 @@ func hostileNotice() []byte {
 		"E-Mail   | jurg.bonvin@vs.ch      | jurg.bonvin78@hotmail.com", "",
 		"Diese Nachricht wurde automatisch erstellt.", "",
 	}, "\r\n")
-	return []byte("From: eIAM <noreply@eiam.admin.ch>\r\n" +
+	return []byte("Authentication-Results: mx.be.ch; dkim=pass header.d=admin.ch; dmarc=pass header.from=eiam.admin.ch\r\n" +
+		"From: eIAM <noreply@eiam.admin.ch>\r\n" +
 		"To: Martina Graf <martina.graf@be.ch>\r\n" +
 		"Subject: eIAM: Abweichende Benutzerdaten " + mime.BEncoding.Encode("utf-8", evil) + "\r\n" +
 		"Date: Sun, 12 Apr 2026 08:52:00 +0100\r\n" +

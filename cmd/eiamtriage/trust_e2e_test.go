@@ -19,7 +19,7 @@ import (
 // an unauthenticated forward, a forwarded notice from a look-alike sender)
 // gives no case and one quarantine entry with its reason.
 func TestForgedNoticesAreQuarantined(t *testing.T) {
-	cfg := writeAuthenticatingConfig(t)
+	cfg := writeExampleConfig(t)
 	startServe(t, cfg, "serve")
 	nc := connectNATS(t, cfg)
 	dir := filepath.Join(repoRoot(t), "testdata", "trust")
