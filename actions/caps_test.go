@@ -28,7 +28,7 @@ const (
 // Message-ID of its own.
 func variant(t testing.TB, name string, i int) []byte {
 	t.Helper()
-	raws, want, _ := fixtures(t)
+	raws, want := fixtures(t)
 	raw, id := raws[name], want[name].ProfileID
 	nid := id[:len(id)-4] + fmt.Sprintf("%04x", i)
 	out := bytes.ReplaceAll(raw, []byte(id), []byte(nid))
@@ -41,7 +41,7 @@ func variant(t testing.TB, name string, i int) []byte {
 
 func caseID(t testing.TB, name string, i int) string {
 	t.Helper()
-	_, want, _ := fixtures(t)
+	_, want := fixtures(t)
 	id := want[name].ProfileID
 	return "p." + id[:len(id)-4] + fmt.Sprintf("%04x", i)
 }

@@ -86,10 +86,27 @@ func TestYAMLAndConfigurations(t *testing.T) {
 			t.Run(name, func(t *testing.T) {
 				dir := t.TempDir()
 				p := filepath.Join(dir, "eiamtriage.yaml")
+				cmd := exec.Command(bin, "config", "check", p)
+				if strings.Contains(name, "ConfigMap") {
+					// What the Deployment hands over: the passwords in
+					// the environment, the other secrets as files on
+					// the secret volume (here a temporary directory).
+					cmd.Env = append(os.Environ(), "EIAMTRIAGE_NATS_PASSWORD=test", "EIAMTRIAGE_SMTP_PASSWORD=test")
+					secrets := filepath.Join(dir, "secrets")
+					for _, f := range []string{"imap-be-token"} {
+						if err := os.MkdirAll(secrets, 0o700); err != nil {
+							t.Fatal(err)
+						}
+						if err := os.WriteFile(filepath.Join(secrets, f), []byte("test\n"), 0o600); err != nil {
+							t.Fatal(err)
+						}
+					}
+					cfg = bytes.ReplaceAll(cfg, []byte("/run/secrets/eiamtriage/"), []byte(secrets+"/"))
+				}
 				if err := os.WriteFile(p, cfg, 0o600); err != nil {
 					t.Fatal(err)
 				}
-				out, err := exec.Command(bin, "config", "check", p).CombinedOutput()
+				out, err := cmd.CombinedOutput()
 				if err != nil || !strings.Contains(string(out), "configuration is valid") {
 					t.Errorf("config check %s: %v\n%s", name, err, out)
 				}
