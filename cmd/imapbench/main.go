@@ -10,7 +10,10 @@
 //   - the peak RSS of serve while it drains them, with its embedded NATS
 //     and again with the NATS in this process (serve's own memory);
 //   - the latency from APPEND to the case event with IDLE, one mail at a
-//     time.
+//     time;
+//   - the latency from APPEND of a wrong-person notice to its escalation
+//     accepted by an SMTP server on loopback (go-smtp's server side), one
+//     at a time, with serve watching a folder of its own.
 //
 // It needs root (Dovecot), dovecot-imapd and isync installed, and the
 // repository as its working directory (it builds serve and reads
@@ -43,6 +46,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
+	"github.com/eiamtriage/eiamtriage/actions/outbox"
+	"github.com/eiamtriage/eiamtriage/actions/outbox/smtpsink"
 	"github.com/eiamtriage/eiamtriage/ingest"
 	"github.com/eiamtriage/eiamtriage/ingest/mailbox/dovecottest"
 	"github.com/eiamtriage/eiamtriage/ingest/notice"
@@ -216,6 +221,13 @@ func run(n, latN int, work string) error {
 	}
 	quantiles("APPEND to case event with IDLE (goal p99 < 1000 ms)", res1.latencies)
 	if latN > 0 {
+		esc, err := escalationLatency(bin, dv, work, tpls, 3*n, latN)
+		if err != nil {
+			return err
+		}
+		quantiles("APPEND to escalation accepted by the SMTP sink (goal p99 < 1000 ms)", esc)
+	}
+	if latN > 0 {
 		idleFloor, err := idleLatency(dv, tpls, 2*n, min(latN, 50))
 		if err != nil {
 			return err
@@ -378,89 +390,12 @@ func freePort() (string, error) {
 // then measures the APPEND latency latN times, and stops serve.
 func drain(bin string, dv *dovecottest.Server, work, name string, n int, natsURL string, latN int, tpls []template) (drainResult, error) {
 	var res drainResult
-	dir := filepath.Join(work, name)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return res, err
-	}
-	natsAddr, err := freePort()
+	sv, err := startServe(bin, dv, work, name, natsURL, "")
 	if err != nil {
 		return res, err
 	}
-	httpAddr, err := freePort()
-	if err != nil {
-		return res, err
-	}
-	pw := filepath.Join(dir, "imap-password")
-	if err := os.WriteFile(pw, []byte(dovecottest.Password+"\n"), 0o600); err != nil {
-		return res, err
-	}
-	natsConf := "  listen: " + natsAddr
-	if natsURL != "" {
-		natsConf = "  url: " + natsURL
-	}
-	cfg := fmt.Sprintf(`data_dir: %s/data
-nats:
-%s
-http:
-  listen: %s
-log:
-  level: info
-  format: json
-mailboxes:
-  - name: be
-    superusers: [martina.graf@be.ch]
-    authserv_id: mx.be.ch
-    address: %s
-    tls: none
-    username: %s
-    password_file: %s
-`, dir, natsConf, httpAddr, dv.Addr, dovecottest.User, pw)
-	cfgPath := filepath.Join(dir, "eiamtriage.yaml")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		return res, err
-	}
-	logf, err := os.Create(filepath.Join(dir, "serve.log"))
-	if err != nil {
-		return res, err
-	}
-	defer logf.Close()
-	cmd := exec.Command(bin, "serve", "--config", cfgPath)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		return res, err
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-exited:
-		case <-time.After(20 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	}()
-	url := natsURL
-	if url == "" {
-		url = "nats://" + natsAddr
-	}
-	var nc *nats.Conn
-	for {
-		nc, err = nats.Connect(url, nats.Timeout(time.Second))
-		if err == nil {
-			break
-		}
-		select {
-		case err := <-exited:
-			return res, fmt.Errorf("%s exited: %v (log in %s)", name, err, logf.Name())
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Since(start) > time.Minute {
-			return res, fmt.Errorf("%s: NATS at %s not up after a minute", name, url)
-		}
-	}
-	defer nc.Close()
+	defer sv.stop()
+	nc, exited, logf, start := sv.nc, sv.exited, sv.log, sv.start
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return res, err
@@ -491,6 +426,7 @@ mailboxes:
 		}
 		select {
 		case err := <-exited:
+			exited <- err
 			return res, fmt.Errorf("%s exited: %v (log in %s)", name, err, logf.Name())
 		case <-time.After(50 * time.Millisecond):
 		}
@@ -498,7 +434,7 @@ mailboxes:
 			return res, fmt.Errorf("%s: not every notice became a case within 10 minutes", name)
 		}
 	}
-	res.peakRSS, err = peakRSS(cmd.Process.Pid)
+	res.peakRSS, err = peakRSS(sv.cmd.Process.Pid)
 	if err != nil {
 		return res, err
 	}
@@ -512,6 +448,202 @@ mailboxes:
 		}
 	}
 	return res, nil
+}
+
+// served is a running serve subprocess and a NATS connection to its
+// broker.
+type served struct {
+	cmd    *exec.Cmd
+	nc     *nats.Conn
+	exited chan error
+	log    *os.File
+	start  time.Time
+}
+
+// startServe writes a configuration for mailbox be on dv (plus extra, YAML
+// appended at the end; with folder given, serve watches that folder) in
+// work/name and starts serve with it, its own embedded NATS unless natsURL
+// is given; it returns once NATS answers.
+func startServe(bin string, dv *dovecottest.Server, work, name, natsURL, extra string) (*served, error) {
+	dir := filepath.Join(work, name)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	natsAddr, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	httpAddr, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	pw := filepath.Join(dir, "imap-password")
+	if err := os.WriteFile(pw, []byte(dovecottest.Password+"\n"), 0o600); err != nil {
+		return nil, err
+	}
+	natsConf := "  listen: " + natsAddr
+	if natsURL != "" {
+		natsConf = "  url: " + natsURL
+	}
+	cfg := fmt.Sprintf(`data_dir: %s/data
+nats:
+%s
+http:
+  listen: %s
+log:
+  level: info
+  format: json
+mailboxes:
+  - name: be
+    superusers: [martina.graf@be.ch]
+    authserv_id: mx.be.ch
+    address: %s
+    tls: none
+    username: %s
+    password_file: %s
+`, dir, natsConf, httpAddr, dv.Addr, dovecottest.User, pw) + extra
+	cfgPath := filepath.Join(dir, "eiamtriage.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		return nil, err
+	}
+	logf, err := os.Create(filepath.Join(dir, "serve.log"))
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, "serve", "--config", cfgPath)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	sv := &served{cmd: cmd, exited: make(chan error, 1), log: logf, start: time.Now()}
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return nil, err
+	}
+	go func() { sv.exited <- cmd.Wait() }()
+	url := natsURL
+	if url == "" {
+		url = "nats://" + natsAddr
+	}
+	for {
+		sv.nc, err = nats.Connect(url, nats.Timeout(time.Second))
+		if err == nil {
+			return sv, nil
+		}
+		select {
+		case err := <-sv.exited:
+			sv.exited <- err
+			sv.stop()
+			return nil, fmt.Errorf("%s exited: %v (log in %s)", name, err, logf.Name())
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Since(sv.start) > time.Minute {
+			sv.stop()
+			return nil, fmt.Errorf("%s: NATS at %s not up after a minute", name, url)
+		}
+	}
+}
+
+// stop interrupts serve (killing it after 20 s) and closes what it holds.
+func (sv *served) stop() {
+	if sv.nc != nil {
+		sv.nc.Close()
+	}
+	_ = sv.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-sv.exited:
+	case <-time.After(20 * time.Second):
+		_ = sv.cmd.Process.Kill()
+		<-sv.exited
+	}
+	sv.log.Close()
+}
+
+// escalationLatency starts serve on a folder of its own with an SMTP sink
+// as its relay, appends latN wrong-person notices one at a time, and
+// measures each from the start of its APPEND to the moment the sink has
+// accepted its escalation. One warm-up notice first creates the folder and
+// is not counted.
+func escalationLatency(bin string, dv *dovecottest.Server, work string, tpls []template, from, latN int) ([]time.Duration, error) {
+	var wrong *template
+	for i := range tpls {
+		if strings.Contains(templates[i], "wrong-person") {
+			wrong = &tpls[i]
+		}
+	}
+	if wrong == nil {
+		return nil, errors.New("no wrong-person template")
+	}
+	one := []template{*wrong}
+	sink, err := smtpsink.New(smtpsink.Options{})
+	if err != nil {
+		return nil, err
+	}
+	defer sink.Close()
+	c, err := dv.Dial()
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	warm, warmPID := gen(one, from)
+	if _, err := dovecottest.Append(c, "Escalations", warm); err != nil {
+		return nil, err
+	}
+	sv, err := startServe(bin, dv, work, "serve-escalation", "", fmt.Sprintf(`    folder: Escalations
+smtp:
+  address: %q
+  tls: none
+escalation:
+  to: [spiges@bfs.admin.ch]
+actions:
+  caps:
+    user_mail: 100000
+    escalation: 100000
+    deactivate: 100000
+`, sink.Addr()))
+	if err != nil {
+		return nil, err
+	}
+	defer sv.stop()
+	escalated := func(pid string, seen *int) bool {
+		ms := sink.Accepted()
+		for _, m := range ms[*seen:] {
+			if smtpsink.Header(m.Raw, outbox.HeaderKind) == outbox.KindEscalation && strings.Contains(smtpsink.Header(m.Raw, outbox.HeaderCase), pid) {
+				return true
+			}
+		}
+		*seen = max(0, len(ms)-1)
+		return false
+	}
+	wait := func(pid string, seen *int, limit time.Duration) error {
+		deadline := time.Now().Add(limit)
+		for !escalated(pid, seen) {
+			select {
+			case err := <-sv.exited:
+				sv.exited <- err
+				return fmt.Errorf("serve-escalation exited: %v (log in %s)", err, sv.log.Name())
+			case <-time.After(time.Millisecond):
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("no escalation of profile %s within %s (log in %s)", pid, limit, sv.log.Name())
+			}
+		}
+		return nil
+	}
+	seen := 0
+	if err := wait(warmPID, &seen, time.Minute); err != nil {
+		return nil, err
+	}
+	var out []time.Duration
+	for i := from + 1; i <= from+latN; i++ {
+		raw, pid := gen(one, i)
+		start := time.Now()
+		if _, err := dovecottest.Append(c, "Escalations", raw); err != nil {
+			return nil, err
+		}
+		if err := wait(pid, &seen, 10*time.Second); err != nil {
+			return nil, err
+		}
+		out = append(out, time.Since(start))
+	}
+	return out, nil
 }
 
 // peakRSS reads VmHWM (the peak resident set) of a process.
