@@ -209,6 +209,7 @@ func run(n, latN int, work string) error {
 	fmt.Printf("  of which start to the first login:           %8.3f s; first login to the last case %.3f s = %.2fx mbsync\n",
 		res1.startup.Seconds(), (res1.total - res1.startup).Seconds(), (res1.total-res1.startup).Seconds()/mbsyncD.Seconds())
 	fmt.Printf("serve, start to the last case (NATS apart):    %8.3f s   = %.2fx mbsync\n", res2.total.Seconds(), res2.total.Seconds()/mbsyncD.Seconds())
+	fmt.Printf("serve, start to the last case acted on:        %8.3f s (embedded NATS), %.3f s (NATS apart)\n", res1.acted.Seconds(), res2.acted.Seconds())
 	fmt.Printf("peak RSS of serve with its embedded NATS:      %8.1f MiB\n", float64(res1.peakRSS)/(1<<20))
 	fmt.Printf("peak RSS of serve, NATS in another process:    %8.1f MiB (goal < 64 MiB)\n", float64(res2.peakRSS)/(1<<20))
 	quantiles := func(what string, l []time.Duration) {
@@ -372,6 +373,7 @@ SyncState *
 
 type drainResult struct {
 	total, startup time.Duration
+	acted          time.Duration // until the actions stage has handled every case event
 	peakRSS        int64
 	latencies      []time.Duration
 }
@@ -440,6 +442,27 @@ func drain(bin string, dv *dovecottest.Server, work, name string, n int, natsURL
 	}
 	res.startup = firstLogin(logf.Name(), start)
 	fmt.Printf("%s: %d cases %.3f s after the start\n", name, n, res.total.Seconds())
+	// The actions stage works on beside the cases: when has it handled
+	// every case event (nothing pending, nothing unacknowledged)?
+	for {
+		cons, err := js.Consumer(ctx, pipeline.StreamCases, "actions")
+		if err == nil {
+			if info, err := cons.Info(ctx); err == nil && info.NumPending == 0 && info.NumAckPending == 0 && info.Delivered.Stream >= uint64(n) {
+				res.acted = time.Since(start)
+				break
+			}
+		}
+		select {
+		case err := <-exited:
+			exited <- err
+			return res, fmt.Errorf("%s exited: %v (log in %s)", name, err, logf.Name())
+		case <-time.After(20 * time.Millisecond):
+		}
+		if ctx.Err() != nil {
+			return res, fmt.Errorf("%s: the actions stage did not handle every case event within 10 minutes", name)
+		}
+	}
+	fmt.Printf("%s: every case event acted on %.3f s after the start\n", name, res.acted.Seconds())
 
 	if latN > 0 {
 		res.latencies, err = latency(nc, dv, tpls, n, latN)
