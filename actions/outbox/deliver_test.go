@@ -15,6 +15,7 @@ import (
 	"github.com/eiamtriage/eiamtriage/actions/outbox/smtpsink"
 	"github.com/eiamtriage/eiamtriage/internal/event"
 	"github.com/eiamtriage/eiamtriage/internal/pipeline"
+	"github.com/eiamtriage/eiamtriage/internal/testcert"
 )
 
 // alert is a small mail with an id of its own, used as a marker: once it
@@ -216,7 +217,7 @@ func TestRetryDeadlineWithInjectedClock(t *testing.T) {
 }
 
 func TestTLS(t *testing.T) {
-	serverTLS, roots := smtpsink.NewCert(t)
+	serverTLS, roots := testcert.New(t)
 	for _, tc := range []struct {
 		name     string
 		mode     outbox.TLSMode

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"io"
@@ -89,6 +90,14 @@ type memServer struct {
 // when wrap is not nil, every session wrapped.
 func newMemServer(t *testing.T, caps imap.CapSet, wrap func(imapserver.Session) imapserver.Session) *memServer {
 	t.Helper()
+	return newMemServerTLS(t, caps, wrap, nil, false)
+}
+
+// newMemServerTLS is newMemServer with TLS: with tc not nil the server
+// offers STARTTLS with its certificate or, with implicit, speaks TLS from
+// the first byte.
+func newMemServerTLS(t *testing.T, caps imap.CapSet, wrap func(imapserver.Session) imapserver.Session, tc *tls.Config, implicit bool) *memServer {
+	t.Helper()
 	mem := imapmemserver.New()
 	user := imapmemserver.NewUser(testUser, testPassword)
 	for _, f := range []string{"INBOX", "Processed"} {
@@ -109,12 +118,16 @@ func newMemServer(t *testing.T, caps imap.CapSet, wrap func(imapserver.Session) 
 			return s, nil, nil
 		},
 		Caps:         caps,
-		InsecureAuth: true,
+		InsecureAuth: tc == nil,
+		TLSConfig:    tc,
 		Logger:       testLogger{t},
 	})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if tc != nil && implicit {
+		ln = tls.NewListener(ln, tc)
 	}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })

@@ -3,6 +3,7 @@ package mailbox
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -80,7 +81,21 @@ func (cn *conn) explain(what string, err error) error {
 		return fmt.Errorf("mailbox %s: %s: no answer from %s within %s (command %s): connection closed: %w",
 			cn.w.o.Mailbox, what, cn.w.o.Address, cn.w.o.CommandTimeout, *p, err)
 	}
-	return fmt.Errorf("mailbox %s: %s: %w", cn.w.o.Mailbox, what, err)
+	return fmt.Errorf("mailbox %s: %s: %w%s", cn.w.o.Mailbox, what, err, certAdvice(err))
+}
+
+// certAdvice says what to do about a server certificate the watcher
+// cannot verify ("" for any other error).
+func certAdvice(err error) string {
+	var unknown x509.UnknownAuthorityError
+	var host x509.HostnameError
+	switch {
+	case errors.As(err, &unknown):
+		return " (if the server's certificate comes from an internal CA, give that CA's certificate in the mailbox's ca_file)"
+	case errors.As(err, &host):
+		return " (the certificate does not name this host: give the address by the name the certificate has)"
+	}
+	return ""
 }
 
 func (w *Watcher) alive() {
@@ -129,7 +144,7 @@ func (w *Watcher) dial(ctx context.Context) (*conn, error) {
 		tc := tls.Client(raw, tcfg)
 		if err := tc.HandshakeContext(dctx); err != nil {
 			raw.Close()
-			return nil, fmt.Errorf("mailbox %s: TLS with %s: %w", o.Mailbox, o.Address, err)
+			return nil, fmt.Errorf("mailbox %s: TLS with %s: %w%s", o.Mailbox, o.Address, err, certAdvice(err))
 		}
 		cn.c = imapclient.New(tc, opts)
 	case config.TLSStartTLS:

@@ -123,6 +123,9 @@ func OptionsFor(cfg *config.Config, m *config.Mailbox, intake Submitter, js jets
 		MaxSize:          int64(cfg.Pipeline.MaxMailSize), MaxAttempts: cfg.Pipeline.MaxDeliver, Retry: cfg.Pipeline.Delays(),
 		Intake: intake, JS: js,
 	}
+	if m.RootCAs != nil {
+		o.TLSConfig = &tls.Config{RootCAs: m.RootCAs, MinVersion: tls.VersionTLS12}
+	}
 	if m.OAuth2.Enabled() {
 		o.Mechanism = m.OAuth2.Mechanism
 		if m.OAuth2.TokenFile != "" {

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"crypto/x509"
 	"fmt"
 	"net"
 	"os"
@@ -56,6 +57,10 @@ type IMAP struct {
 	// TLS is implicit (the default), starttls, or none; none only for a
 	// server on this host.
 	TLS string `yaml:"tls"`
+	// CAFile holds PEM certificates to trust for the IMAP server instead
+	// of the system's roots (a server with a certificate of an internal
+	// CA). Empty: the system's roots.
+	CAFile string `yaml:"ca_file"`
 	// Username is the login name.
 	Username string `yaml:"username"`
 	// PasswordFile holds the password (a trailing newline is dropped);
@@ -89,6 +94,9 @@ type IMAP struct {
 
 	// Password is the resolved password; never in the file.
 	Password string `yaml:"-"`
+	// RootCAs holds the certificates of CAFile once loaded (nil: the
+	// system's roots).
+	RootCAs *x509.CertPool `yaml:"-"`
 }
 
 // OAuth2 is a login with an OAuth 2.0 access token (SASL XOAUTH2 or
@@ -169,7 +177,7 @@ func validateIMAP(p *problems, key string, m *Mailbox) {
 			name string
 			set  bool
 		}{
-			{"username", m.Username != ""}, {"password_file", m.PasswordFile != ""}, {"oauth2", m.OAuth2.Enabled()},
+			{"username", m.Username != ""}, {"password_file", m.PasswordFile != ""}, {"oauth2", m.OAuth2.Enabled()}, {"ca_file", m.CAFile != ""},
 		} {
 			if k.set {
 				p.add(key+"."+k.name, "is set but address is empty: give the IMAP server as host:port (such as imap.be.ch:993), "+
@@ -197,6 +205,9 @@ func validateIMAP(p *problems, key string, m *Mailbox) {
 	case TLSImplicit, TLSStartTLS, TLSNone:
 	default:
 		p.add(key+".tls", "%q is not allowed: use implicit (TLS from the start, port 993), starttls (port 143) or none (a server on this host only)", m.TLS)
+	}
+	if m.CAFile != "" && m.TLS == TLSNone {
+		p.add(key+".ca_file", "is set but tls is none: a CA is for implicit or starttls; remove ca_file or choose one of them")
 	}
 	if m.Watched() {
 		host, port, err := net.SplitHostPort(m.Address)
@@ -293,8 +304,9 @@ func imapSecretsFromEnv(ms []Mailbox) (warnings []string) {
 	return warnings
 }
 
-// imapSecretsFromFiles reads each mailbox's password_file and checks that
-// its token_file is there (its content changes; it is read at each login).
+// imapSecretsFromFiles reads each mailbox's password_file and ca_file and
+// checks that its token_file is there (its content changes; it is read at
+// each login).
 func imapSecretsFromFiles(ms []Mailbox) (warnings []string, err error) {
 	var p problems
 	for i := range ms {
@@ -306,6 +318,13 @@ func imapSecretsFromFiles(ms []Mailbox) (warnings []string, err error) {
 				warnings = append(warnings, w)
 			}
 			p.addErr(err)
+		}
+		if m.CAFile != "" {
+			pool, err := certPool(m.CAFile)
+			if err != nil {
+				p = append(p, &Error{Key: key + ".ca_file", Msg: err.Error(), Err: err})
+			}
+			m.RootCAs = pool
 		}
 		if f := m.OAuth2.TokenFile; f != "" {
 			fi, err := os.Stat(f)
@@ -329,7 +348,7 @@ func imapSecretsFromFiles(ms []Mailbox) (warnings []string, err error) {
 func imapPaths(ms []Mailbox) []*string {
 	var ps []*string
 	for i := range ms {
-		ps = append(ps, &ms[i].PasswordFile, &ms[i].OAuth2.TokenFile)
+		ps = append(ps, &ms[i].PasswordFile, &ms[i].OAuth2.TokenFile, &ms[i].CAFile)
 	}
 	return ps
 }

@@ -28,6 +28,16 @@ func TestIMAPKeys(t *testing.T) {
 			t.Errorf("IMAP = %+v\nwant %+v", m.IMAP, want)
 		}
 	})
+	t.Run("ca_file", func(t *testing.T) {
+		caFile := writeFile(t, dir, "imap-ca.pem", testCertPEM(t), 0o644)
+		m := mustLoad(t, watched+"    password_file: "+pw+"\n    ca_file: "+caFile+"\n").Mailboxes[0]
+		if m.CAFile != caFile || m.RootCAs == nil {
+			t.Errorf("ca_file %q, RootCAs %v: want the file's certificates loaded", m.CAFile, m.RootCAs)
+		}
+		if m := mustLoad(t, watched+"    password_file: "+pw+"\n").Mailboxes[0]; m.RootCAs != nil {
+			t.Errorf("without ca_file RootCAs is %v, want nil (the system's roots)", m.RootCAs)
+		}
+	})
 	t.Run("not watched without an address", func(t *testing.T) {
 		if m := mustLoad(t, "").Mailboxes[0]; m.Watched() || !reflect.DeepEqual(m.IMAP, DefaultIMAP()) {
 			t.Errorf("a mailbox without address: watched %v, IMAP %+v", m.Watched(), m.IMAP)
@@ -142,6 +152,10 @@ func TestIMAPValidationErrors(t *testing.T) {
 		{"sweep negative", watched + "    sweep_interval: -1m", "mailboxes[0].sweep_interval", "-1m is not allowed"},
 		{"unreachable below poll", watched + "    poll_interval: 5m\n    unreachable_after: 5m", "mailboxes[0].unreachable_after", "is not longer than poll_interval"},
 		{"missing password file", "mailboxes:\n  - name: be-2\n    authserv_id: mx.be.ch\n    address: imap.be.ch:993\n    username: u\n    password_file: " + filepath.Join(dir, "nope"), "mailboxes[0].password_file", "cannot read " + filepath.Join(dir, "nope")},
+		{"ca_file missing", watched + "    ca_file: " + filepath.Join(dir, "ca.pem"), "mailboxes[0].ca_file", "cannot read " + filepath.Join(dir, "ca.pem")},
+		{"ca_file not PEM", watched + "    ca_file: " + writeFile(t, dir, "x.pem", "not a certificate", 0o644), "mailboxes[0].ca_file", "holds no PEM certificate"},
+		{"ca_file with tls none", strings.Replace(watched, "imap.be.ch:993", "127.0.0.1:143", 1) + "    tls: none\n    ca_file: /etc/ssl/ca.pem", "mailboxes[0].ca_file", "is set but tls is none"},
+		{"ca_file without address", "mailboxes:\n  - name: be\n    authserv_id: mx.be.ch\n    ca_file: /etc/ssl/ca.pem", "mailboxes[0].ca_file", "is set but address is empty"},
 		{"missing token file", "mailboxes:\n  - name: be-2\n    authserv_id: mx.be.ch\n    address: imap.be.ch:993\n    username: u\n    oauth2: {token_file: " + filepath.Join(dir, "tok") + "}", "mailboxes[0].oauth2.token_file", "cannot read " + filepath.Join(dir, "tok")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -191,13 +191,19 @@ func (s *SMTP) CertPool() (*x509.CertPool, error) {
 	if s.CAFile == "" {
 		return nil, nil
 	}
-	data, err := os.ReadFile(s.CAFile)
+	return certPool(s.CAFile)
+}
+
+// certPool reads the PEM certificates of file (smtp's or a mailbox's
+// ca_file).
+func certPool(file string) (*x509.CertPool, error) {
+	data, err := os.ReadFile(file)
 	if err != nil {
-		return nil, fmt.Errorf("cannot read %s: %v", s.CAFile, unwrapPath(err))
+		return nil, fmt.Errorf("cannot read %s: %v", file, unwrapPath(err))
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(data) {
-		return nil, fmt.Errorf("%s holds no PEM certificate (-----BEGIN CERTIFICATE-----)", s.CAFile)
+		return nil, fmt.Errorf("%s holds no PEM certificate (-----BEGIN CERTIFICATE-----)", file)
 	}
 	return pool, nil
 }

@@ -2,22 +2,16 @@
 // server side): it keeps every message it received, with its envelope and
 // raw bytes, and answers as the test scripts it, per message: 421 for a
 // while, 550, accept. It speaks plain SMTP, STARTTLS or implicit TLS with
-// a certificate the test makes (NewCert), and AUTH PLAIN when given
+// a certificate the test makes (testcert.New), and AUTH PLAIN when given
 // accounts.
 package smtpsink
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"sync"
 	"testing"
@@ -303,39 +297,6 @@ func (ss *session) Data(r io.Reader) error {
 func (ss *session) Reset() { ss.from, ss.to = "", nil }
 
 func (ss *session) Logout() error { return nil }
-
-// NewCert makes a self-signed certificate for 127.0.0.1, ::1 and
-// localhost: the sink's TLS config, and the pool a client trusts it with.
-func NewCert(t testing.TB) (server *tls.Config, roots *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(time.Now().UnixNano()),
-		Subject:               pkix.Name{CommonName: "smtpsink test CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		DNSNames:              []string{"localhost"},
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	roots = x509.NewCertPool()
-	roots.AddCert(cert)
-	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key, Leaf: cert}}}, roots
-}
 
 // Header returns the first value of header field k of a raw message ("" when
 // it has none), unfolded.
