@@ -259,6 +259,9 @@ func load(data []byte, baseDir string) (*Config, error) {
 	}
 	c.Warnings = append(c.Warnings, mailboxWarnings(c.Mailboxes)...)
 	c.Warnings = append(c.Warnings, classifyWarnings(&c.Classify)...)
+	if c.SMTP.Address == "" && !c.Actions.DryRun {
+		c.Warnings = append(c.Warnings, noRelayWarning(c.SMTP.RetryFor))
+	}
 	c.Warnings = append(c.Warnings, c.NATS.secretsFromEnv()...)
 	c.Warnings = append(c.Warnings, c.SMTP.secretsFromEnv()...)
 	c.Warnings = append(c.Warnings, imapSecretsFromEnv(c.Mailboxes)...)
@@ -596,6 +599,15 @@ func validateClassify(o *Classify) error {
 	check("add_free_mail", o.AddFreeMail)
 	check("remove_free_mail", o.RemoveFreeMail)
 	return p.err()
+}
+
+// noRelayWarning is the warning of a configuration that sends mail
+// without a relay.
+func noRelayWarning(retryFor Duration) string {
+	return fmt.Sprintf("smtp.address is empty: no mail goes out (no escalation, alert, user mail or summary); "+
+		"each is recorded in the outbox, and its attempts fail with \"no SMTP relay configured\" (the log, `eiamtriage outbox list`) "+
+		"until smtp.retry_for (%s) has passed, then it is dead-lettered; give the relay as smtp.address, "+
+		"or set actions.dry_run: true to try a configuration without sending", retryFor)
 }
 
 // classifyWarnings notes domains both added and removed: classify lets

@@ -51,6 +51,7 @@ func withDefaults() Config {
 	d := Default()
 	d.DataDir = "/srv/eiamtriage"
 	d.Mailboxes = []Mailbox{{Name: "be", AuthservID: Strings{"mx.be.ch"}, Authentication: "on", IMAP: DefaultIMAP(), UserMail: UserMailSend, Language: "de"}}
+	d.Warnings = []string{noRelayWarning(d.SMTP.RetryFor)} // they name no relay
 	return d
 }
 
@@ -195,6 +196,7 @@ func exampleDefaults() Config {
 	d := Default()
 	d.DataDir = ExampleDataDir
 	d.Mailboxes = []Mailbox{{Name: "be", Superusers: []string{"martina.graf@be.ch", "peter.aebi@be.ch"}, AuthservID: Strings{"mx.be.ch"}, Authentication: "on", IMAP: DefaultIMAP(), UserMail: UserMailSend, Language: "de"}}
+	d.Warnings = []string{noRelayWarning(d.SMTP.RetryFor)} // the example names no relay
 	return d
 }
 
@@ -358,7 +360,7 @@ func TestUnknownKey(t *testing.T) {
 
 func TestMailboxes(t *testing.T) {
 	noSecretEnv(t)
-	c := mustLoad(t, "mailboxes:\n  - name: be\n    superusers: [martina.graf@be.ch]\n    authserv_id: [mx1.be.ch, mx2.be.ch]\n  - name: ti\n    microsoft365: true\n  - name: demo\n    authentication: off\n")
+	c := mustLoad(t, "smtp:\n  address: smtp.be.ch:587\nmailboxes:\n  - name: be\n    superusers: [martina.graf@be.ch]\n    authserv_id: [mx1.be.ch, mx2.be.ch]\n  - name: ti\n    microsoft365: true\n  - name: demo\n    authentication: off\n")
 	if len(c.Mailboxes) != 3 || c.Mailboxes[0].AuthservID[1] != "mx2.be.ch" || !c.Mailboxes[1].Microsoft365 || c.Mailboxes[1].Authentication != "on" || !c.Mailboxes[2].AuthenticationIsOff() {
 		t.Fatalf("mailboxes %+v", c.Mailboxes)
 	}
@@ -581,7 +583,7 @@ func TestSecrets(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Setenv(EnvNATSPassword, tc.envPassword)
 			t.Setenv(EnvNATSToken, tc.envToken)
-			src := "nats:\n"
+			src := "smtp:\n  address: smtp.be.ch:587\nnats:\n"
 			if tc.wantPassword != "" {
 				src += "  user: triage\n"
 			}
@@ -716,6 +718,7 @@ func TestWarnings(t *testing.T) {
 		{"listen with url", "nats:\n  url: nats://h\n  listen: :4222\n", "nats.listen is ignored: nats.url names an external server"},
 		{"max_store with url", "nats:\n  url: nats://h\n  max_store: 1GiB\n", "nats.max_store is ignored"},
 		{"added and removed", "classify:\n  add_free_mail: [example.org]\n  remove_free_mail: [Example.org]\n", `"Example.org" is in both add_free_mail and remove_free_mail`},
+		{"no relay", "nats:\n  url: nats://h\n", "smtp.address is empty: no mail goes out"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := mustLoad(t, tc.src)
@@ -725,8 +728,11 @@ func TestWarnings(t *testing.T) {
 		})
 	}
 	t.Run("none by default", func(t *testing.T) {
-		if c := mustLoad(t, "nats:\n  url: nats://h\n"); c.Warnings != nil {
+		if c := mustLoad(t, "nats:\n  url: nats://h\nsmtp:\n  address: smtp.be.ch:587\n"); c.Warnings != nil {
 			t.Errorf("warnings %q", c.Warnings)
+		}
+		if c := mustLoad(t, "nats:\n  url: nats://h\nactions:\n  dry_run: true\n"); c.Warnings != nil {
+			t.Errorf("dry run without a relay: warnings %q, want none (nothing is to be sent)", c.Warnings)
 		}
 	})
 }

@@ -23,7 +23,8 @@ const EnvSMTPPassword = "EIAMTRIAGE_SMTP_PASSWORD"
 // as "<redacted>".
 type SMTP struct {
 	// Address is the relay, host:port. Empty: no relay; mail is recorded
-	// in the outbox and waits (the daemon's /readyz says so).
+	// in the outbox and every attempt fails temporarily until RetryFor has
+	// passed (Load warns of it).
 	Address string `yaml:"address"`
 	// TLS is implicit (TLS from the first byte, port 465), starttls
 	// (port 587) or none, which is refused unless the relay is on this
