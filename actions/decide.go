@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
 	"github.com/eiamtriage/eiamtriage/internal/cases"
@@ -76,16 +77,26 @@ func (s *Stage) Decide(ctx context.Context, id string, class event.Class, by, wh
 	return d, c, s.run(ctx, log, &decided, nil, CauseDecision, "decision-"+c.ID, class, mb)
 }
 
-// decisions returns every recorded decision by case id.
-func (s *Stage) decisions(ctx context.Context) (map[string]Decision, error) {
-	keys, err := s.st.keys(ctx, "decision.>")
+// Decisions reads every recorded decision, by case id, from the actions
+// bucket of js (for `cases list` and `cases show`, beside the cases).
+func Decisions(ctx context.Context, js jetstream.JetStream) (map[string]Decision, error) {
+	st, err := openStore(ctx, js)
+	if err != nil {
+		return nil, err
+	}
+	return st.decisions(ctx)
+}
+
+// decisions returns every decision the bucket holds, by case id.
+func (st store) decisions(ctx context.Context) (map[string]Decision, error) {
+	keys, err := st.keys(ctx, "decision.>")
 	if err != nil {
 		return nil, err
 	}
 	out := make(map[string]Decision, len(keys))
 	for _, k := range keys {
 		var d Decision
-		if _, err := s.st.get(ctx, k, &d); errors.Is(err, errNotFound) {
+		if _, err := st.get(ctx, k, &d); errors.Is(err, errNotFound) {
 			continue
 		} else if err != nil {
 			return nil, err

@@ -337,7 +337,7 @@ func (s *Stage) summaryInput(ctx context.Context, mailbox string, from, until ti
 		}
 		in.Done[e.Case] = append(in.Done[e.Case], d)
 	}
-	decisions, err := s.decisions(ctx)
+	decisions, err := s.st.decisions(ctx)
 	if err != nil {
 		return in, err
 	}

@@ -154,6 +154,36 @@ func TestActionsEndToEnd(t *testing.T) {
 	if r := runCLI(t, "cases", "decide", "--config", cfg.Path, reviewCase, "wrong-person", "--by", "Peter", "--why", "x"); r.code != 1 || !strings.Contains(r.stderr, "decided already") {
 		t.Errorf("deciding otherwise:\n%s", r)
 	}
+	// The decision is shown beside the case: in the list (text and JSON),
+	// under its decided class too, and by cases show.
+	r = runCLI(t, "cases", "list", "--config", cfg.Path, "--json", "--class", "negligible")
+	decided := false
+	for _, l := range nonEmptyLines(r.stdout) {
+		var c struct {
+			ID       string `json:"id"`
+			Class    string `json:"class"`
+			Decision *struct {
+				Class, By, Why string
+			} `json:"decision"`
+		}
+		if err := json.Unmarshal([]byte(l), &c); err != nil {
+			t.Fatalf("cases list --json: %v: %q", err, l)
+		}
+		if c.ID == reviewCase {
+			decided = c.Class == "review" && c.Decision != nil && c.Decision.Class == "negligible" && c.Decision.By == "Martina Graf" && c.Decision.Why == "married: new name"
+		} else if c.Decision != nil {
+			t.Errorf("case %s, never decided, lists a decision %+v", c.ID, *c.Decision)
+		}
+	}
+	if !decided {
+		t.Errorf("cases list --class negligible --json does not list %s as a review case decided negligible by Martina Graf:\n%s", reviewCase, r)
+	}
+	if r := runCLI(t, "cases", "list", "--config", cfg.Path); !strings.Contains(r.stdout, "review → negligible (decided)") {
+		t.Errorf("cases list does not show the decision:\n%s", r)
+	}
+	if r := runCLI(t, "cases", "show", "--config", cfg.Path, reviewCase); !strings.Contains(r.stdout, "decided NEGLIGIBLE by Martina Graf on ") || !strings.Contains(r.stdout, ": married: new name") {
+		t.Errorf("cases show does not show the decision:\n%s", r)
+	}
 
 	// summaries send: one per superuser, then nothing.
 	r = runCLI(t, "summaries", "send", "--config", cfg.Path)

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -16,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"go.uber.org/zap"
 
+	"github.com/eiamtriage/eiamtriage/actions"
 	"github.com/eiamtriage/eiamtriage/ingest"
 	"github.com/eiamtriage/eiamtriage/internal/broker"
 	"github.com/eiamtriage/eiamtriage/internal/cases"
@@ -229,18 +229,50 @@ func watchConnection(ctx context.Context, b *broker.Broker) (context.Context, fu
 	}
 }
 
-func openCases(ctx context.Context, cfgPath, cmd string, stderr io.Writer) (store *cases.Store, closeFn func(), code int) {
+// openCases opens the case store, and the decisions people took on
+// review cases (by case id), for cases list and cases show.
+func openCases(ctx context.Context, cfgPath, cmd string, stderr io.Writer) (store *cases.Store, decisions map[string]actions.Decision, closeFn func(), code int) {
 	_, b, code := openClient(ctx, cfgPath, cmd, stderr)
 	if code != 0 {
-		return nil, nil, code
+		return nil, nil, nil, code
 	}
 	kv, err := b.JS.KeyValue(ctx, pipeline.BucketCases)
 	if err != nil {
 		b.Close()
 		printf(stderr, "eiamtriage %s: open the case bucket %s: %v (has `eiamtriage serve` run with this configuration?)\n", cmd, pipeline.BucketCases, err)
-		return nil, nil, 1
+		return nil, nil, nil, 1
 	}
-	return cases.NewStore(kv, nil), b.Close, 0
+	decisions, err = actions.Decisions(ctx, b.JS)
+	if err != nil {
+		b.Close()
+		printf(stderr, "eiamtriage %s: read the decisions on review cases: %v\n", cmd, err)
+		return nil, nil, nil, 1
+	}
+	return cases.NewStore(kv, nil), decisions, b.Close, 0
+}
+
+// listedCase is a case as cases list and cases show print it in JSON:
+// the record and, for a review case a person decided, the decision.
+type listedCase struct {
+	*event.Case
+	Decision *actions.Decision `json:"decision,omitempty"`
+}
+
+func withDecision(c *event.Case, decisions map[string]actions.Decision) listedCase {
+	lc := listedCase{Case: c}
+	if d, ok := decisions[c.ID]; ok {
+		lc.Decision = &d
+	}
+	return lc
+}
+
+// classLine is a case's class as a person reads it: for a decided review
+// case, the class it was decided to be.
+func (lc listedCase) classLine() string {
+	if lc.Decision != nil {
+		return string(lc.Class) + " → " + string(lc.Decision.Class) + " (decided)"
+	}
+	return string(lc.Class)
 }
 
 func runCasesList(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
@@ -248,7 +280,7 @@ func runCasesList(ctx context.Context, args []string, _ io.Reader, stdout, stder
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", "", "the daemon's configuration `file`")
 	asJSON := fs.Bool("json", false, "one JSON object per case, one a line")
-	class := fs.String("class", "", "only cases of this `class` (negligible, review, private-email, wrong-person)")
+	class := fs.String("class", "", "only cases of this `class` (negligible, review, private-email, wrong-person; a decided review case is of review and of its decided class)")
 	mailbox := fs.String("mailbox", "", "only cases of this mailbox (`name`)")
 	if _, err := parseFlags(fs, args); err != nil {
 		return flagError(err)
@@ -259,19 +291,24 @@ func runCasesList(ctx context.Context, args []string, _ io.Reader, stdout, stder
 			return 2
 		}
 	}
-	store, closeFn, code := openCases(ctx, *cfgPath, "cases list", stderr)
+	store, decisions, closeFn, code := openCases(ctx, *cfgPath, "cases list", stderr)
 	if code != 0 {
 		return code
 	}
 	defer closeFn()
-	list, err := store.List(ctx)
+	all, err := store.List(ctx)
 	if err != nil {
 		printf(stderr, "eiamtriage cases list: %v\n", err)
 		return 1
 	}
-	list = slices.DeleteFunc(list, func(c *event.Case) bool {
-		return (*class != "" && string(c.Class) != *class) || (*mailbox != "" && c.Mailbox != *mailbox)
-	})
+	var list []listedCase
+	for _, c := range all {
+		lc := withDecision(c, decisions)
+		if *class != "" && string(c.Class) != *class && (lc.Decision == nil || string(lc.Decision.Class) != *class) || *mailbox != "" && c.Mailbox != *mailbox {
+			continue
+		}
+		list = append(list, lc)
+	}
 	if *asJSON {
 		enc := jsonLines(stdout)
 		for _, c := range list {
@@ -282,7 +319,7 @@ func runCasesList(ctx context.Context, args []string, _ io.Reader, stdout, stder
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "CASE\tMAILBOX\tCLASS\tLANG\tENTERED\tSIGNED IN\tNOTICES\tUPDATED")
 	for _, c := range list {
-		printf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", c.ID, c.Mailbox, c.Class, c.Language,
+		printf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", c.ID, c.Mailbox, c.classLine(), c.Language,
 			personLine(c.Expected.GivenName, c.Expected.FamilyName, c.Expected.Email),
 			personLine(c.Actual.GivenName, c.Actual.FamilyName, c.Actual.Email),
 			len(c.Notices), c.Updated.Local().Format("2006-01-02 15:04"))
@@ -315,7 +352,7 @@ func runCasesShow(ctx context.Context, args []string, _ io.Reader, stdout, stder
 		fmt.Fprintln(stderr, "usage: eiamtriage cases show --config FILE [--json] ID  (ID: the case id from `cases list`, or the eIAM profile id)")
 		return 2
 	}
-	store, closeFn, code := openCases(ctx, *cfgPath, "cases show", stderr)
+	store, decisions, closeFn, code := openCases(ctx, *cfgPath, "cases show", stderr)
 	if code != 0 {
 		return code
 	}
@@ -333,13 +370,17 @@ func runCasesShow(ctx context.Context, args []string, _ io.Reader, stdout, stder
 		printf(stderr, "eiamtriage cases show: %v\n", err)
 		return 1
 	}
+	lc := withDecision(c, decisions)
 	if *asJSON {
 		enc := jsonLines(stdout)
 		enc.SetIndent("", "  ")
-		_ = enc.Encode(c)
+		_ = enc.Encode(lc)
 		return 0
 	}
 	printf(stdout, "case %s (mailbox %s): %s (rule %d, names %s)\n", c.ID, c.Mailbox, strings.ToUpper(string(c.Class)), c.Rule, orDash(c.Names))
+	if d := lc.Decision; d != nil {
+		printf(stdout, "  decided %s by %s on %s: %s\n", strings.ToUpper(string(d.Class)), d.By, d.At.Local().Format("02.01.2006 15:04"), d.Why)
+	}
 	printf(stdout, "  profile %s, %s, %s, signed in %s, language %s\n", orDash(c.ProfileID), orDash(c.Application), orDash(c.Organisation), orDash(formatTime(c.SignedInAt)), c.Language)
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "  \tentered in the portal\tsigned-in user")
