@@ -258,7 +258,10 @@ func (s *Stage) apply(ctx context.Context, log *zap.Logger, c *event.Case, ref *
 				return nil, err
 			}
 			if held {
-				log.Warn("effect held past its cap", zap.String("cap", e.Cap))
+				// The hold itself is logged once, as an error (admit);
+				// each effect behind it is counted (effects_total, state
+				// held) and listed by `actions release --list`.
+				log.Debug("effect held past its cap", zap.String("cap", e.Cap))
 				s.m.effect(mb.Name, st.Kind, StateHeld)
 				return &e, nil
 			}

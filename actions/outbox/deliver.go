@@ -60,7 +60,8 @@ func (o *Outbox) outcomeTimeout() time.Duration { return o.opts.AckWait / 10 }
 // configured or the mail's retry time is over: mail never waits unseen.
 func (o *Outbox) Run(ctx context.Context, m *pipeline.Metrics) error {
 	if o.opts.Relay.Address == "" && !o.opts.DryRun {
-		o.opts.Log.Warn("no SMTP relay configured (smtp.address): mail is recorded in the outbox and not sent")
+		o.opts.Log.Warn("no SMTP relay configured (smtp.address): mail is recorded in the outbox and not sent; " +
+			"each attempt fails (in `eiamtriage outbox list`, and the debug log) until smtp.retry_for has passed")
 	}
 	return pipeline.Run(ctx, o.js, o.Consumer(), o.Handle, o.opts.Log, m)
 }
@@ -236,7 +237,13 @@ func (o *Outbox) Handle(ctx context.Context, m pipeline.Msg) error {
 		if _, err := o.put(octx, e, rev); err != nil {
 			return err
 		}
-		log.Warn("attempt failed; will retry", zap.String("reply", res.code), zap.Time("next_attempt", e.NextAttempt), zap.Time("retry_until", e.RetryUntil))
+		// Without a relay every attempt fails, as Run said once at the
+		// start: each one is for the debug log (and the entry) only.
+		lvl := zap.WarnLevel
+		if o.opts.Relay.Address == "" {
+			lvl = zap.DebugLevel
+		}
+		log.Log(lvl, "attempt failed; will retry", zap.String("reply", res.code), zap.Time("next_attempt", e.NextAttempt), zap.Time("retry_until", e.RetryUntil))
 		log.Debug("the relay's answer", zap.String("reply", res.reply))
 		return fmt.Errorf("outbox: mail %s: attempt %d: %s", e.ID, e.Attempts, res.code)
 	}
