@@ -38,8 +38,9 @@ func newActions(ctx context.Context, cfg *config.Config, b *broker.Broker, ob *o
 }
 
 // addActions adds the actions' parts to serve: the stage on the case
-// events, the consumer of task-done events, and the summary schedule.
-func (d *daemon) addActions(ctx context.Context, cfg *config.Config, ob *outbox.Outbox, reg prometheus.Registerer, pm *pipeline.Metrics, log *zap.Logger) error {
+// events (yielding to first, the classify stage), the consumer of
+// task-done events, and the summary schedule.
+func (d *daemon) addActions(ctx context.Context, cfg *config.Config, ob *outbox.Outbox, first *pipeline.Precedence, reg prometheus.Registerer, pm *pipeline.Metrics, log *zap.Logger) error {
 	b := d.broker
 	st, err := newActions(ctx, cfg, b, ob, log.Named(actions.Name), actions.NewMetrics(reg))
 	if err != nil {
@@ -52,6 +53,7 @@ func (d *daemon) addActions(ctx context.Context, cfg *config.Config, ob *outbox.
 		cc pipeline.ConsumerConfig
 		h  pipeline.Handler
 	}{{actions.Consumer(cfg), st.Handle}, {actions.TaskConsumer(cfg), st.HandleTask}} {
+		c.cc.YieldTo = first
 		cc := c.cc
 		cc.AckWait = time.Duration(cfg.Pipeline.AckWait)
 		cc.Workers = cfg.Pipeline.Workers

@@ -138,6 +138,10 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *zap.Logger) (*daemo
 	cc.AckWait = time.Duration(cfg.Pipeline.AckWait)
 	cc.Workers = cfg.Pipeline.Workers
 	cc.Status = &pipeline.Status{}
+	// In a backlog the cases come first: the actions stage in this
+	// process waits (at most pipeline.DefaultYieldFor at a time) while
+	// the classify stage has mail in hand.
+	cc.First = &pipeline.Precedence{}
 	d.svc.Add(service.Part{
 		Name: stage.Name,
 		Run: func(ctx context.Context) error {
@@ -165,7 +169,7 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *zap.Logger) (*daemo
 		Ready: ob.Ready,
 	})
 	// The actions: what each case causes, the tasks, the summaries.
-	if err := d.addActions(ctx, cfg, ob, reg, pm, log); err != nil {
+	if err := d.addActions(ctx, cfg, ob, cc.First, reg, pm, log); err != nil {
 		return nil, err
 	}
 	if d.closeMailboxes, err = addMailboxes(ctx, d.svc, cfg, reg, log); err != nil {

@@ -22,6 +22,7 @@ const (
 	DefaultMaxDeliver      = 5
 	DefaultAckWait         = 30 * time.Second
 	DefaultWorkers         = 32
+	DefaultYieldFor        = 2 * time.Second
 	DefaultShutdownGrace   = 10 * time.Second
 	DefaultPendingInterval = 15 * time.Second
 )
@@ -91,6 +92,14 @@ type ConsumerConfig struct {
 	// PendingInterval is how often Run refreshes the consumer-lag gauge
 	// (default DefaultPendingInterval; only with Metrics).
 	PendingInterval time.Duration
+	// First, when not nil, counts the messages this consumer has in hand,
+	// for the consumers that yield to it (see Precedence).
+	First *Precedence
+	// YieldTo, when not nil, makes this consumer wait before each fetch
+	// while the stage that comes first has messages in hand, at most
+	// YieldFor (default DefaultYieldFor) at a time.
+	YieldTo  *Precedence
+	YieldFor time.Duration
 	// Status, when not nil, is kept up to date with whether the consumer
 	// is consuming (see Ready).
 	Status *Status
@@ -126,6 +135,9 @@ func (c ConsumerConfig) withDefaults() ConsumerConfig {
 	if c.PendingInterval == 0 {
 		c.PendingInterval = DefaultPendingInterval
 	}
+	if c.YieldTo != nil && c.YieldFor == 0 {
+		c.YieldFor = DefaultYieldFor
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -146,8 +158,10 @@ func (c ConsumerConfig) validate() error {
 		return fmt.Errorf("pipeline: stage %s: %d workers: use 1 or more", c.Stage, c.Workers)
 	case c.AckWait < 0 || c.HandlerTimeout <= 0 || c.HandlerTimeout >= c.AckWait:
 		return fmt.Errorf("pipeline: stage %s: handler timeout %s must be positive and below ack wait %s", c.Stage, c.HandlerTimeout, c.AckWait)
-	case c.AbandonAfter < 0 || c.ShutdownGrace < 0 || c.PendingInterval < 0 || c.MaxAckPending < 0:
-		return fmt.Errorf("pipeline: stage %s: negative shutdown grace, pending interval or max ack pending", c.Stage)
+	case c.AbandonAfter < 0 || c.ShutdownGrace < 0 || c.PendingInterval < 0 || c.MaxAckPending < 0 || c.YieldFor < 0:
+		return fmt.Errorf("pipeline: stage %s: negative shutdown grace, pending interval, max ack pending or yield time", c.Stage)
+	case c.First != nil && c.First == c.YieldTo:
+		return fmt.Errorf("pipeline: stage %s: yields to itself (First and YieldTo are one Precedence)", c.Stage)
 	}
 	for _, d := range c.Backoff {
 		if d < 0 {
@@ -257,8 +271,10 @@ func (r *runner) run() error {
 			r.release(1)
 			return
 		}
+		r.cfg.First.add(1)
 		handlers.Go(func() {
 			defer r.release(1)
+			defer r.cfg.First.add(-1)
 			r.handle(hctx, fetched{jm: jm, at: fetchedAt})
 		})
 	}
@@ -388,6 +404,7 @@ func (r *runner) fetchLoop(cons jetstream.Consumer, deliver func(jetstream.Msg, 
 		// Cancelled with r.ctx, so that shutdown does not wait out the
 		// pull: what the fetch still yields is nak'ed by deliver; what
 		// the client held but no longer yields comes back after AckWait.
+		r.cfg.YieldTo.wait(r.ctx, r.cfg.YieldFor)
 		free := r.acquire(r.cfg.Workers)
 		if free == 0 {
 			return nil // r.ctx ended
