@@ -565,6 +565,21 @@ func (c caseRecord) noticeSummary() string {
 	return strings.Join(parts, ",")
 }
 
+// listCases runs `cases list --json` against the serve of cfg and decodes
+// its cases.
+func listCases(t *testing.T, cfg testConfig) []caseRecord {
+	t.Helper()
+	r := runCLI(t, "cases", "list", "--config", cfg.Path, "--json")
+	if r.code != 0 {
+		t.Fatalf("cases list: %s", r)
+	}
+	list, err := parseCaseLines(r.stdout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return list
+}
+
 // parseCaseLines decodes the output of `cases list --json`: one case a
 // line.
 func parseCaseLines(out string) ([]caseRecord, error) {

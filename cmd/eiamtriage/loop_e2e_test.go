@@ -135,14 +135,7 @@ func TestTheWholeLoop(t *testing.T) {
 	}
 	settle()
 
-	r := runCLI(t, "cases", "list", "--config", cfg.Path, "--json")
-	if r.code != 0 {
-		t.Fatalf("cases list: %s", r)
-	}
-	list, err := parseCaseLines(r.stdout)
-	if err != nil {
-		t.Fatal(err)
-	}
+	list := listCases(t, cfg)
 	checkCases(t, list, want)
 	cases := map[string]caseRecord{}
 	for _, c := range list {
@@ -162,7 +155,7 @@ func TestTheWholeLoop(t *testing.T) {
 	if e, u := countKind(outbox.KindEscalation), countKind(outbox.KindUserMail)+countKind(outbox.KindDraft); e > 2*5 || u > 2*10 {
 		t.Errorf("before any release: %d escalations and %d user mails sent, past the example's caps (5 and 10 an hour)", e, u)
 	}
-	r = runCLI(t, "actions", "release", "--config", cfg.Path, "--list")
+	r := runCLI(t, "actions", "release", "--config", cfg.Path, "--list")
 	if r.code != 0 || !strings.Contains(r.stdout, "escalation") {
 		t.Fatalf("actions release --list: no held escalation:\n%s", r)
 	}

@@ -56,14 +56,7 @@ func TestForgedNoticesAreQuarantined(t *testing.T) {
 		return consumerSettled(ctx, nc.JS, streamNotices, classifyStage)
 	})
 
-	r := runCLI(t, "cases", "list", "--config", cfg.Path, "--json")
-	if r.code != 0 {
-		t.Fatalf("cases list: %s", r)
-	}
-	list, err := parseCaseLines(r.stdout)
-	if err != nil {
-		t.Fatal(err)
-	}
+	list := listCases(t, cfg)
 	if len(list) != len(wantCases) {
 		t.Errorf("%d cases, want exactly the %d trusted notices'", len(list), len(wantCases))
 	}
@@ -79,7 +72,7 @@ func TestForgedNoticesAreQuarantined(t *testing.T) {
 		}
 	}
 
-	r = runCLI(t, "dead", "list", "--config", cfg.Path, "--json")
+	r := runCLI(t, "dead", "list", "--config", cfg.Path, "--json")
 	if r.code != 0 {
 		t.Fatalf("dead list: %s", r)
 	}

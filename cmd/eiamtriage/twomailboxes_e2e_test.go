@@ -123,20 +123,13 @@ mailboxes:
 		return true, ""
 	})
 
-	r := runCLI(t, "cases", "list", "--config", cfg.Path, "--json")
-	if r.code != 0 {
-		t.Fatalf("cases list: %s", r)
-	}
-	list, err := parseCaseLines(r.stdout)
-	if err != nil {
-		t.Fatal(err)
-	}
+	list := listCases(t, cfg)
 	byProfile := map[string]caseRecord{}
 	for _, c := range list {
 		byProfile[c.ProfileID] = c
 	}
 	if len(list) != 2 {
-		t.Fatalf("%d cases, want 2 (one per mailbox):\n%s", len(list), r.stdout)
+		t.Fatalf("%d cases, want 2 (one per mailbox): %+v", len(list), list)
 	}
 	per := kinds()
 	for _, want := range []struct {
