@@ -53,8 +53,8 @@ func (d *daemon) addActions(ctx context.Context, cfg *config.Config, ob *outbox.
 		cc pipeline.ConsumerConfig
 		h  pipeline.Handler
 	}{{actions.Consumer(cfg), st.Handle}, {actions.TaskConsumer(cfg), st.HandleTask}} {
-		c.cc.YieldTo = first
 		cc := c.cc
+		cc.YieldTo = first
 		cc.AckWait = time.Duration(cfg.Pipeline.AckWait)
 		cc.Workers = cfg.Pipeline.Workers
 		cc.Status = &pipeline.Status{}

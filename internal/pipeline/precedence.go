@@ -10,26 +10,23 @@ import (
 // comes first: the consumer given it as ConsumerConfig.First counts the
 // messages it has in hand (fetched and not yet settled), and a consumer
 // given it as ConsumerConfig.YieldTo waits, before each fetch, until that
-// count has been zero for Quiet, or for at most its YieldFor. So in a
+// count has been zero for a moment (quiet), or for at most its YieldFor. So in a
 // backlog (a mailbox drained at the first start) the cases are made
 // before their effects compete for the same cores, and no stage that
 // yields waits longer than its YieldFor however busy the first one stays.
-// Alone (no backlog) a yielding consumer waits about Quiet after the first
+// Alone (no backlog) a yielding consumer waits about quiet after the first
 // stage settled its message. The zero value is ready to use; a nil
 // *Precedence never makes anyone wait.
 type Precedence struct {
-	// Quiet is how long the first stage must have held nothing before a
-	// yielding consumer fetches (default DefaultQuiet).
-	Quiet time.Duration
-
 	mu        sync.Mutex
 	held      int
 	zeroSince time.Time
 	waits     int // waits that found the first stage busy
 }
 
-// DefaultQuiet is Precedence.Quiet's default.
-const DefaultQuiet = 5 * time.Millisecond
+// quiet is how long the first stage must have held nothing before a
+// yielding consumer fetches.
+const quiet = 5 * time.Millisecond
 
 // add counts n messages taken (n > 0) or settled (n < 0) by the first
 // stage.
@@ -56,15 +53,11 @@ func (p *Precedence) Waits() int {
 	return p.waits
 }
 
-// wait returns once the first stage has held nothing for Quiet, max has
+// wait returns once the first stage has held nothing for quiet, max has
 // passed, or ctx ended.
 func (p *Precedence) wait(ctx context.Context, max time.Duration) {
 	if p == nil || max <= 0 {
 		return
-	}
-	quiet := p.Quiet
-	if quiet <= 0 {
-		quiet = DefaultQuiet
 	}
 	deadline := time.Now().Add(max)
 	counted := false
